@@ -1,0 +1,48 @@
+"""The Management API: a Bottle app that reaches supervisord only through XML-RPC on its unix socket."""
+import json
+import threading
+
+import bottle
+
+from .client import server_proxy
+
+
+def create_app(settings):
+    """A new Bottle app for `settings` (no module-level state)."""
+    app = bottle.Bottle()
+    local = threading.local()
+
+    def rpc():
+        if getattr(local, "proxy", None) is None:
+            local.proxy = server_proxy(settings.socket_path, timeout=5.0)
+        return local.proxy
+
+    def json_response(status, body):
+        bottle.response.status = status
+        bottle.response.content_type = "application/json"
+        return json.dumps(body)
+
+    @app.get("/health")
+    def health():
+        """The process is alive."""
+        return json_response(200, {"status": "ok"})
+
+    @app.get("/ready")
+    def ready():
+        """200 only when supervisord answers over XML-RPC."""
+        try:
+            state = rpc().supervisor.getState()
+        except Exception as e:  # socket gone, refused, timeout, protocol error: all mean not ready
+            local.proxy = None
+            return json_response(503, {"error": "not_ready", "message": "supervisord does not answer: %s"
+                                       % type(e).__name__})
+        return json_response(200, {"status": "ready", "supervisord": state.get("statename", "")})
+
+    return app
+
+
+def serve(settings):
+    """Run the API with waitress on settings.api_host:settings.api_port (blocks)."""
+    import waitress
+    waitress.serve(create_app(settings), host=settings.api_host, port=settings.api_port, threads=8,
+                   ident="supervisor-sessions")

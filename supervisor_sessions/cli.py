@@ -1,0 +1,83 @@
+"""`supervisor-sessions serve|ctl|api`: one command to run the whole system and to drive it."""
+import argparse
+import logging
+import os
+import sys
+
+from .groups import quarantine_broken_configs
+from .render import Renderer
+from .settings import Settings, ensure_api_key, resource_dir
+
+log = logging.getLogger("supervisor_sessions")
+
+
+def _settings():
+    try:
+        return Settings.from_env()
+    except ValueError as e:
+        sys.exit("supervisor-sessions: %s" % e)
+
+
+def write_supervisord_conf(settings):
+    """Render the main supervisord config into $SESSIONS_HOME/run and return its path."""
+    text = Renderer().render_file("supervisord.conf.j2", {
+        "pid_file": settings.pid_file, "logs_dir": settings.logs_dir, "socket": settings.socket_path,
+        "conf_d": resource_dir("conf.d"), "session_conf_dir": settings.session_conf_dir})
+    with open(settings.supervisord_conf, "w") as f:
+        f.write(text)
+    return settings.supervisord_conf
+
+
+def serve(settings):
+    """Prepare SESSIONS_HOME, quarantine broken session configs and exec supervisord in the foreground."""
+    try:
+        settings.check_socket_path()
+        if any(c.isspace() for c in settings.home):
+            raise ValueError("SESSIONS_HOME must not contain whitespace: %r" % settings.home)
+        settings.make_dirs()
+        conf = write_supervisord_conf(settings)
+    except (ValueError, OSError) as e:
+        sys.exit("supervisor-sessions: cannot start: %s" % e)
+    key, generated = ensure_api_key(settings, os.environ)
+    if "MANAGEMENT_API_KEY" not in os.environ or not os.environ["MANAGEMENT_API_KEY"]:
+        log.warning("%s the API key in %s (mode 0600); set MANAGEMENT_API_KEY to choose one",
+                    "generated" if generated else "using", settings.key_file)
+    quarantine_broken_configs(settings.session_conf_dir, settings.quarantine_dir, log.error)
+    env = dict(os.environ, SESSIONS_HOME=settings.home, MANAGEMENT_API_KEY=key,
+               MANAGEMENT_API_HOST=settings.api_host, MANAGEMENT_API_PORT=str(settings.api_port))
+    bin_dir = os.path.dirname(sys.executable)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", os.defpath)
+    log.info("supervisord with sessions in %s; API on http://%s:%d", settings.home, settings.api_host,
+             settings.api_port)
+    os.execve(sys.executable, [sys.executable, "-m", "supervisor.supervisord", "-c", conf], env)
+
+
+def ctl(settings, args):
+    """Run supervisorctl against the instance of SESSIONS_HOME."""
+    if not os.path.exists(settings.supervisord_conf):
+        sys.exit("supervisor-sessions: no instance in %s (run `supervisor-sessions serve` first)" % settings.home)
+    os.execv(sys.executable, [sys.executable, "-m", "supervisor.supervisorctl", "-c",
+                              settings.supervisord_conf] + list(args))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="supervisor-sessions", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run supervisord with the sessions plugin and the API (foreground)")
+    ctl_parser = commands.add_parser("ctl", help="run supervisorctl against this instance")
+    ctl_parser.add_argument("args", nargs=argparse.REMAINDER)
+    commands.add_parser("api", help="run the Management API (supervisord runs it as a program)")
+    options = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="supervisor-sessions: %(message)s")
+    settings = _settings()
+    if options.command == "serve":
+        serve(settings)
+    elif options.command == "ctl":
+        ctl(settings, options.args)
+    else:
+        from . import api
+        api.serve(settings)
+
+
+if __name__ == "__main__":
+    main()

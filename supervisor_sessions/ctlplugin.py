@@ -1,0 +1,161 @@
+"""`supervisorctl sessions ...`: list, spawn, show, stop, rm and tail worker sessions."""
+import argparse
+import shlex
+import time
+import xmlrpc.client
+from datetime import datetime
+
+from supervisor.supervisorctl import ControllerPluginBase
+
+USAGE = """sessions list                                  all sessions, oldest first
+sessions spawn [-r RUNTIME] [-n NAME] [-e K=V]... AGENT PROVIDER TASK...
+                                               create and start a session
+sessions show ID                               one session's record
+sessions stop ID...                            stop sessions (their whole process tree)
+sessions rm ID...                              remove ended sessions (config, directory, log)
+sessions tail [-f] [-c BYTES] ID               the end of a session's log; -f follows it"""
+FOLLOW_POLL_SECONDS = 0.2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _parsers():
+    root = _Parser(prog="sessions", add_help=False)
+    sub = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", add_help=False)
+    spawn = sub.add_parser("spawn", add_help=False)
+    spawn.add_argument("-r", "--runtime", default=None)
+    spawn.add_argument("-n", "--name", default=None)
+    spawn.add_argument("-e", "--env", action="append", default=[])
+    spawn.add_argument("agent")
+    spawn.add_argument("provider")
+    spawn.add_argument("task", nargs="+")
+    sub.add_parser("show", add_help=False).add_argument("id")
+    for name in ("stop", "rm"):
+        sub.add_parser(name, add_help=False).add_argument("ids", nargs="+")
+    tail = sub.add_parser("tail", add_help=False)
+    tail.add_argument("-f", "--follow", action="store_true")
+    tail.add_argument("-c", "--bytes", type=int, default=4096)
+    tail.add_argument("id")
+    return root
+
+
+def _when(ms):
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
+
+
+def _one_line(text, width):
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+class SessionsControllerPlugin(ControllerPluginBase):
+    """The `sessions` command of supervisorctl."""
+
+    name = "sessions"
+
+    def __init__(self, controller, **config):
+        ControllerPluginBase.__init__(self, controller)
+
+    def _rpc(self):
+        return self.ctl.get_server_proxy("sessions")
+
+    def _fail(self, message):
+        self.ctl.output("ERROR: %s" % message)
+        self.ctl.exitstatus = 1
+
+    def help_sessions(self):
+        self.ctl.output(USAGE)
+
+    def do_sessions(self, arg):
+        try:
+            options = _parsers().parse_args(shlex.split(arg))
+        except (UsageError, ValueError) as e:
+            self._fail("%s\n%s" % (e, USAGE))
+            return
+        try:
+            getattr(self, "_cmd_" + options.command)(options)
+        except xmlrpc.client.Fault as e:
+            self._fail(e.faultString)
+        except UsageError as e:
+            self._fail(str(e))
+
+    def _cmd_list(self, options):
+        records = self._rpc().listSessions()
+        self.ctl.output("%-36s  %-11s  %-12s  %-10s  %-19s  %s" % ("ID", "STATUS", "RUNTIME", "AGENT",
+                                                                   "CREATED", "TASK"))
+        for r in records:
+            self.ctl.output("%-36s  %-11s  %-12s  %-10s  %-19s  %s" % (
+                r["sessionId"], r["status"], r["runtime"], r["agent"], _when(r.get("createdAt")),
+                _one_line(r["task"], 40)))
+
+    def _cmd_spawn(self, options):
+        env = {}
+        for pair in options.env:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise UsageError("--env takes KEY=VALUE, got %r" % pair)
+            env[key] = value
+        spec = {"agent": options.agent, "provider": options.provider, "task": " ".join(options.task)}
+        for key, value in (("runtime", options.runtime), ("name", options.name), ("env", env or None)):
+            if value:
+                spec[key] = value
+        record = self._rpc().createSession(spec)
+        self.ctl.output("%s %s%s" % (record["sessionId"], record["status"],
+                                     " pid %d" % record["pid"] if record.get("pid") else ""))
+        if record["status"] == "failed":
+            self._fail(record.get("reason", "failed"))
+
+    def _cmd_show(self, options):
+        record = self._rpc().getSession(options.id)
+        for key in ("sessionId", "name", "status", "reason", "runtime", "agent", "provider", "pid", "port",
+                    "exitCode", "createdAt", "startTime", "endTime", "sessionDir", "logFile", "task"):
+            if key not in record:
+                continue
+            value = record[key]
+            if key in ("createdAt", "startTime", "endTime"):
+                value = _when(value)
+            self.ctl.output("%-10s %s" % (key + ":", value))
+
+    def _for_each(self, ids, action, done):
+        for sid in ids:
+            try:
+                action(sid)
+                self.ctl.output("%s %s" % (sid, done))
+            except xmlrpc.client.Fault as e:
+                self._fail("%s: %s" % (sid, e.faultString))
+
+    def _cmd_stop(self, options):
+        self._for_each(options.ids, self._rpc().stopSession, "stopping")
+
+    def _cmd_rm(self, options):
+        self._for_each(options.ids, self._rpc().removeSession, "removed")
+
+    def _cmd_tail(self, options):
+        if options.bytes <= 0:
+            raise UsageError("-c takes a positive number of bytes")
+        rpc = self._rpc()
+        text, offset, _ = rpc.tailSessionLog(options.id, -1, options.bytes)
+        if text:
+            self.ctl.output(text.rstrip("\n"))
+        while options.follow:
+            final = rpc.getSession(options.id)["status"] not in ("starting", "running")
+            text, offset, _ = rpc.tailSessionLog(options.id, offset, 65536)
+            if text:
+                self.ctl.output(text.rstrip("\n"))
+            elif final:
+                return
+            else:
+                time.sleep(FOLLOW_POLL_SECONDS)
+
+
+def make_sessions_controllerplugin(controller, **config):
+    """Factory of `[ctlplugin:sessions]` (supervisor.ctl_factory)."""
+    return SessionsControllerPlugin(controller, **config)

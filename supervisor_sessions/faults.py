@@ -1,0 +1,48 @@
+"""Fault codes of the sessions namespace and their HTTP equivalents.
+
+Supervisor's own codes (supervisor.xmlrpc.Faults) are below 100 and the XML-RPC spec's are negative;
+ours live in 1000-1099 so a client can always tell them apart.
+"""
+
+
+class Faults:
+    INVALID_SPEC = 1001       # the create spec or an argument is malformed
+    NO_SUCH_SESSION = 1002    # no session has this id
+    SESSION_ACTIVE = 1003     # the session is still starting or running
+    STORAGE_FULL = 1004       # the disk refused a write (full, quota, read-only)
+    INTERNAL = 1099           # a bug of ours; the message carries the traceback's last line
+
+
+HTTP_STATUS = {
+    Faults.INVALID_SPEC: 400,
+    Faults.NO_SUCH_SESSION: 404,
+    Faults.SESSION_ACTIVE: 409,
+    Faults.STORAGE_FULL: 507,
+    Faults.INTERNAL: 500,
+}
+
+
+class SessionError(Exception):
+    """A domain error with the fault code it maps to at the RPC boundary."""
+
+    code = Faults.INTERNAL
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidSpec(SessionError):
+    code = Faults.INVALID_SPEC
+
+
+class NoSuchSession(SessionError):
+    code = Faults.NO_SUCH_SESSION
+
+
+class SessionActive(SessionError):
+    code = Faults.SESSION_ACTIVE
+
+
+class StorageFull(SessionError):
+    code = Faults.STORAGE_FULL

@@ -1,0 +1,103 @@
+"""One canonical mcp.json (`mcpServers` of stdio servers) turned into the file each runtime reads.
+
+Forms:
+  canonical     <session>/.mcp.json, {"mcpServers": ...}; Claude Code reads it through --mcp-config and
+                every worker finds it at $MCP_CONFIG
+  agentic-flow  $HOME/.agentic-flow/mcp-config.json, {"servers": {name: {enabled, command, args, env}}}
+  gemini        <session>/.gemini/settings.json, {"mcpServers": ...}
+  codex         $HOME/.codex/config.toml, [mcp_servers.<name>] tables
+Stdlib only: the worker launcher imports it.
+"""
+import json
+import os
+import re
+
+CANONICAL_FILE = ".mcp.json"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def load_servers(path):
+    """The stdio servers of the canonical file as {name: {command, args, env}}; {} when there is no file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+    except FileNotFoundError:
+        return {}
+    servers = document.get("mcpServers") if isinstance(document, dict) else None
+    if not isinstance(servers, dict):
+        raise ValueError("%s has no 'mcpServers' object" % path)
+    result = {}
+    for name, server in servers.items():
+        if not isinstance(server, dict) or server.get("type", "stdio") != "stdio" \
+                or not isinstance(server.get("command"), str):
+            raise ValueError("MCP server %r in %s is not a stdio server with a command" % (name, path))
+        args = server.get("args", [])
+        env = server.get("env", {})
+        if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
+            raise ValueError("MCP server %r: 'args' must be a list of strings" % name)
+        if not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
+            raise ValueError("MCP server %r: 'env' must map names to strings" % name)
+        result[name] = {"command": server["command"], "args": args, "env": env}
+    return result
+
+
+def fill_placeholders(value, environ, missing):
+    """Replace ${VAR} in every string of `value` from `environ`; names not set are added to `missing`."""
+    if isinstance(value, str):
+        def substitute(match):
+            if match.group(1) not in environ:
+                missing.add(match.group(1))
+            return environ.get(match.group(1), "")
+        return _PLACEHOLDER.sub(substitute, value)
+    if isinstance(value, list):
+        return [fill_placeholders(v, environ, missing) for v in value]
+    if isinstance(value, dict):
+        return {k: fill_placeholders(v, environ, missing) for k, v in value.items()}
+    return value
+
+
+def _toml_string(text):
+    return json.dumps(text)  # a JSON string literal is a valid TOML basic string
+
+
+def _codex_toml(servers):
+    lines = []
+    for name, server in servers.items():
+        lines.append("[mcp_servers.%s]" % _toml_string(name))
+        lines.append("command = %s" % _toml_string(server["command"]))
+        lines.append("args = [%s]" % ", ".join(_toml_string(a) for a in server["args"]))
+        if server["env"]:
+            lines.append("[mcp_servers.%s.env]" % _toml_string(name))
+            lines.extend("%s = %s" % (_toml_string(k), _toml_string(v)) for k, v in server["env"].items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _render(form, servers):
+    """(relative path under the session dir, text) of one form."""
+    if form == "agentic-flow":
+        body = {"servers": {n: dict(s, enabled=True) for n, s in servers.items()}}
+        return os.path.join(".agentic-flow", "mcp-config.json"), json.dumps(body, indent=2)
+    if form == "gemini":
+        return os.path.join(".gemini", "settings.json"), json.dumps({"mcpServers": servers}, indent=2)
+    if form == "codex":
+        return os.path.join(".codex", "config.toml"), _codex_toml(servers)
+    raise ValueError("unknown MCP form %r" % form)
+
+
+FORMS = ("agentic-flow", "gemini", "codex")
+
+
+def write_forms(servers, session_dir, forms):
+    """Write the canonical file and each requested form under `session_dir` (the worker's HOME), 0600."""
+    written = []
+    outputs = [(CANONICAL_FILE, json.dumps({"mcpServers": servers}, indent=2))]
+    outputs += [_render(form, servers) for form in forms]
+    for relative, text in outputs:
+        path = os.path.join(session_dir, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        written.append(path)
+    return written

@@ -1,0 +1,339 @@
+"""The `sessions` XML-RPC namespace inside supervisord: `[rpcinterface:sessions]`.
+
+Everything public on SessionsNamespaceRPCInterface is callable over the network; helpers start with `_`.
+Every call does bounded work on supervisord's single thread (validate, write a few small files, parse the
+rendered config, add a group, fork) and never waits on a child.
+"""
+import functools
+import os
+import shutil
+import socket
+import sys
+import traceback
+
+from supervisor import events
+from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
+from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates
+from supervisor.xmlrpc import RPCError
+
+from . import API_VERSION, groups, procs
+from .events import ACTIVE, FINAL, now_ms, state_change
+from .faults import Faults, InvalidSpec, NoSuchSession, SessionActive, SessionError
+from .logtail import read_log
+from .naming import group_name, is_session_id, new_session_id, session_id_of_group
+from .render import Renderer
+from .settings import Settings
+from .spec import parse_spec
+from .store import SessionStore
+
+TIME_FIELDS = ("createdAt", "startTime", "endTime")
+_FAULT_NAMES = {v: k for k, v in vars(Faults).items() if not k.startswith("_")}
+_ENDED_STATES = (ProcessStates.EXITED, ProcessStates.STOPPED, ProcessStates.FATAL)
+
+
+class SessionFault(RPCError):
+    """An RPCError whose faultString names our fault: 'NO_SUCH_SESSION: no session ...'."""
+
+    def __init__(self, code, message):
+        Exception.__init__(self, message)
+        self.code = code
+        self.text = "%s: %s" % (_FAULT_NAMES.get(code, "FAILED"), message)
+
+
+def _guarded(method):
+    """Turn domain errors into faults and any bug into Faults.INTERNAL, never a TypeError or HTTP 500."""
+    @functools.wraps(method)
+    def guarded(self, *args):
+        try:
+            return method(self, *args)
+        except RPCError:
+            raise
+        except SessionError as e:
+            raise SessionFault(e.code, e.message) from None
+        except Exception as e:
+            self._log.critical("sessions.%s failed: %s" % (method.__name__, traceback.format_exc()))
+            raise SessionFault(Faults.INTERNAL, "internal error in sessions.%s (%s: %s); supervisord's log "
+                               "has the traceback" % (method.__name__, type(e).__name__, e)) from None
+    return guarded
+
+
+def _session_id(value):
+    if not is_session_id(value):
+        raise NoSuchSession("no session %r: a session id is a UUID like "
+                            "'0b5f2c1e-8d4a-4c3b-9e6f-2a1b3c4d5e6f'" % (str(value)[:80],))
+    return value
+
+
+def _wire(record):
+    """A record as XML-RPC can carry it: times in ms exceed its 32-bit int, so they travel as doubles."""
+    wire = dict(record)
+    for key in TIME_FIELDS:
+        if key in wire:
+            wire[key] = float(wire[key])
+    return wire
+
+
+class SessionsNamespaceRPCInterface:
+    """Creates, stops, lists and removes worker sessions, one supervisord program group each."""
+
+    def __init__(self, supervisord, settings, renderer=None):
+        self.supervisord = supervisord
+        self.settings = settings
+        self.store = SessionStore(settings)
+        self.renderer = renderer or Renderer()
+        self._supervisor = SupervisorNamespaceRPCInterface(supervisord)
+        self._log = supervisord.options.logger
+        self._records = {}
+        self._stop_snapshots = {}
+
+    # ---- life cycle inside supervisord -------------------------------------------------------------
+
+    def _start(self):
+        """Load every session from disk, settle the ones a restart interrupted, subscribe to events."""
+        self.settings.make_dirs()
+        self._records = self.store.load_all(
+            lambda sid, e: self._log.warn("sessions: meta of %s unreadable: %s" % (sid, e)))
+        for sid, record in self._records.items():
+            if record.get("status") in ACTIVE:
+                if record.get("pid") and procs.kill_orphaned_worker(record["pid"], record.get("startTime", 0)):
+                    self._log.warn("sessions: killed orphaned worker %s of %s" % (record["pid"], sid))
+                self._update(sid, {"status": "interrupted", "endTime": now_ms(),
+                                   "reason": "supervisord stopped while the worker ran"})
+        for name in self.supervisord.process_groups:
+            sid = session_id_of_group(name)
+            if sid is not None and sid not in self._records:
+                self._records[sid] = self._recovered_record(sid)
+        events.subscribe(events.ProcessStateEvent, self._on_state)
+
+    def _is_subscribed(self):
+        return (events.ProcessStateEvent, self._on_state) in events.callbacks
+
+    def _recovered_record(self, sid):
+        return {"sessionId": sid, "name": "", "agent": "", "task": "", "provider": "", "runtime": "",
+                "status": "failed", "reason": "session meta file missing or unreadable",
+                "createdAt": 0, "port": 0, "group": group_name(sid),
+                "sessionDir": self.store.session_dir(sid), "logFile": self.settings.log_file(sid)}
+
+    def _on_state(self, event):
+        """Process-state listener; runs inside supervisord's main loop, so it must never raise."""
+        try:
+            process = event.process
+            sid = session_id_of_group(process.config.name)
+            if sid is None or sid not in self._records:
+                return
+            new_state = process.get_state()
+            shutting_down = self.supervisord.options.mood < SupervisorStates.RUNNING
+            update = state_change(process, new_state, event.expected, shutting_down)
+            if update:
+                self._update(sid, update)
+            if new_state in _ENDED_STATES and process.pid:
+                procs.kill_group(process.pid)
+                procs.kill_snapshot(self._stop_snapshots.pop(sid, ()))
+        except Exception:
+            self._log.critical("sessions: state listener failed: %s" % traceback.format_exc())
+
+    def _update(self, sid, fields):
+        record = self._records[sid]
+        record.update(fields)
+        if record["status"] in FINAL:
+            record.pop("pid", None)
+        try:
+            self.store.save(record)
+        except (OSError, SessionError) as e:
+            self._log.error("sessions: cannot save the meta of %s: %s" % (sid, e))
+
+    def _record(self, session_id):
+        record = self._records.get(_session_id(session_id))
+        if record is None:
+            raise NoSuchSession("no session %s" % session_id)
+        return record
+
+    def _process(self, sid):
+        group = self.supervisord.process_groups.get(group_name(sid))
+        return group.processes.get(group_name(sid)) if group else None
+
+    def _free_port(self):
+        taken = {r.get("port") for r in self._records.values() if r["status"] in ACTIVE}
+        for _ in range(32):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in taken:
+                return port
+        raise RuntimeError("no free TCP port found for the session")
+
+    def _launcher(self, sid):
+        return [sys.executable, "-I", "-m", "supervisor_sessions.launch", self.store.launch_file(sid)]
+
+    # ---- the sessions.* methods ----------------------------------------------------------------------
+
+    @_guarded
+    def getAPIVersion(self):
+        """Return the version of the sessions API.
+
+        @return string version  the API version, e.g. "1.0"
+        """
+        return API_VERSION
+
+    @_guarded
+    def createSession(self, spec):
+        """Create a worker session and start it.
+
+        spec holds agent, task and provider (strings), and optionally runtime (default agentic-flow),
+        name (a label) and env (a struct of strings for the worker's environment, never echoed back).
+        The task reaches the worker out of band; it never enters a config file or a shell command line.
+
+        @param struct spec  {agent, task, provider, runtime?, name?, env?}
+        @return struct session  the session record (status starting, running or failed)
+        """
+        spec = parse_spec(spec, self.renderer.runtimes)
+        sid = new_session_id()
+        group = group_name(sid)
+        session_dir = self.store.session_dir(sid)
+        port = self._free_port()
+        command = self._launcher(sid)
+        rendered = self.renderer.render(spec.runtime, {
+            "session_id": sid, "group": group, "session_dir": session_dir,
+            "task_file": self.store.task_file(sid), "log_file": self.settings.log_file(sid),
+            "agent": spec.agent, "task": spec.task, "provider": spec.provider, "name": spec.name,
+            "port": port, "command": command, "log_max_bytes": self.settings.log_max_bytes,
+            "stop_wait_secs": self.settings.stop_wait_secs})
+        config = groups.parse_group(self.supervisord.options, rendered.ini, group,
+                                    self.settings.session_conf_dir, command)
+        record = {"sessionId": sid, "name": spec.name, "agent": spec.agent, "task": spec.task,
+                  "provider": spec.provider, "runtime": spec.runtime, "status": "starting",
+                  "createdAt": now_ms(), "port": port, "group": group, "sessionDir": session_dir,
+                  "logFile": self.settings.log_file(sid)}
+        session_env = {"SESSION_ID": sid, "SESSION_DIR": session_dir, "HOME": session_dir,
+                       "SESSION_PORT": str(port), "PROXY_PORT": str(port),
+                       "MCP_CONFIG": os.path.join(session_dir, ".mcp.json")}
+        launch = {"argv": rendered.argv, "secrets": list(rendered.secrets), "env": spec.env,
+                  "sessionEnv": session_env, "mcpSource": self.settings.mcp_config,
+                  "mcpForms": list(rendered.mcp_forms)}
+        self.store.create(sid, spec.task, launch, record)
+        self._records[sid] = record
+        conf_path = self.settings.conf_file(group)
+        try:
+            groups.install(self.supervisord, config, conf_path, rendered.ini)
+        except BaseException:
+            groups.uninstall(self.supervisord, group, conf_path)
+            self.store.remove(sid)
+            del self._records[sid]
+            raise
+        self._log.info("sessions: created %s (runtime %s, agent %s)" % (sid, spec.runtime, spec.agent))
+        worker_path = spec.env.get("PATH") or os.environ.get("PATH") or os.defpath
+        if shutil.which(rendered.argv[0], path=worker_path) is None:
+            os.unlink(self.store.launch_file(sid))
+            self._update(sid, {"status": "failed", "endTime": now_ms(), "reason": (
+                "runtime %s needs the program %r, which is not installed (not found on PATH)"
+                % (spec.runtime, rendered.argv[0]))})
+            return _wire(record)
+        try:
+            self._supervisor.startProcess(group, False)
+        except RPCError as e:
+            if record["status"] in ACTIVE:
+                self._update(sid, {"status": "failed", "endTime": now_ms(),
+                                   "reason": "could not spawn: %s" % e.text})
+        return _wire(record)
+
+    @_guarded
+    def getSession(self, sessionId):
+        """Return one session's record.
+
+        @param string sessionId  the session id
+        @return struct session   sessionId, agent, task, provider, runtime, status, ... (absent keys are unknown)
+        """
+        return _wire(self._record(sessionId))
+
+    @_guarded
+    def listSessions(self):
+        """Return the records of all sessions, oldest first.
+
+        @return array sessions  an array of session records
+        """
+        return [_wire(r) for r in sorted(self._records.values(), key=lambda r: r.get("createdAt", 0))]
+
+    @_guarded
+    def stopSession(self, sessionId):
+        """Stop a session's worker and its whole process tree; a session already ended is left as it is.
+
+        The worker's process group gets SIGTERM, then SIGKILL after the grace period; whatever of its
+        tree is left when the worker is gone is killed.
+
+        @param string sessionId  the session id
+        @return struct session   the record; status becomes stopped once the worker has gone
+        """
+        record = self._record(sessionId)
+        if record["status"] not in ACTIVE:
+            return _wire(record)
+        process = self._process(sessionId)
+        if process is None or process.get_state() not in RUNNING_STATES:
+            self._update(sessionId, {"status": "stopped", "endTime": now_ms(), "reason": "stopped on request"})
+            return _wire(record)
+        if process.pid:
+            self._stop_snapshots[sessionId] = procs.snapshot_descendants(process.pid)
+        self._supervisor.stopProcess(group_name(sessionId), False)
+        self._log.info("sessions: stopping %s" % sessionId)
+        return _wire(record)
+
+    @_guarded
+    def removeSession(self, sessionId):
+        """Remove a session that is not running: its program group, config, directory and log.
+
+        @param string sessionId  the session id
+        @return boolean result   always true unless a fault is raised
+        """
+        record = self._record(sessionId)
+        if record["status"] in ACTIVE:
+            raise SessionActive("session %s is %s; stop it before removing it" % (sessionId, record["status"]))
+        group = group_name(sessionId)
+        if not groups.uninstall(self.supervisord, group, self.settings.conf_file(group)):
+            raise SessionActive("session %s still has a process running; stop it first" % sessionId)
+        self.store.remove(sessionId)
+        del self._records[sessionId]
+        self._stop_snapshots.pop(sessionId, None)
+        self._log.info("sessions: removed %s" % sessionId)
+        return True
+
+    @_guarded
+    def tailSessionLog(self, sessionId, offset, length):
+        """Read a session's log.
+
+        With offset >= 0, return up to length bytes from offset on (read again from nextOffset to
+        follow). With offset < 0, return the last length bytes. overflow is true when output between
+        offset and the text was lost because the log was truncated at its size cap. Characters XML
+        cannot carry are replaced by U+FFFD.
+
+        @param string sessionId  the session id
+        @param int offset        byte offset to read from, or -1 for the end of the log
+        @param int length        the most bytes to return (at most 1 MiB)
+        @return array result     [string text, int nextOffset, boolean overflow]
+        """
+        record = self._record(sessionId)
+        for name, value in (("offset", offset), ("length", length)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InvalidSpec("%s must be an integer" % name)
+        if length <= 0:
+            raise InvalidSpec("length must be positive")
+        return list(read_log(record["logFile"], offset, length))
+
+
+_instances = {}
+
+
+def make_sessions_rpcinterface(supervisord, **config):
+    """Factory of `[rpcinterface:sessions]` (supervisor.rpcinterface_factory).
+
+    Options: sessions_home (default $SESSIONS_HOME). supervisord calls this once per HTTP server and again
+    after each reload (which clears event subscriptions), so one instance serves each generation.
+    """
+    current = _instances.get(id(supervisord))
+    if current is not None and current.supervisord is supervisord and current._is_subscribed():
+        return current
+    env = dict(os.environ)
+    if config.get("sessions_home"):
+        env["SESSIONS_HOME"] = config["sessions_home"]
+    instance = SessionsNamespaceRPCInterface(supervisord, Settings.from_env(env))
+    instance._start()
+    _instances[id(supervisord)] = instance
+    return instance

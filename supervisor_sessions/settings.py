@@ -1,0 +1,147 @@
+"""Every knob of the system, its default and its parser, in one place."""
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+SOCKET_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
+KEY_FILE_NAME = ".management-api-key"
+
+
+def resource_dir(name):
+    """The directory of `templates` or `conf.d`: beside the package in a checkout, else installed data."""
+    for base in (os.path.dirname(PACKAGE_DIR), os.path.join(sys.prefix, "share", "supervisor-sessions")):
+        path = os.path.join(base, name)
+        if os.path.isdir(path):
+            return path
+    raise FileNotFoundError("cannot find the %r directory of supervisor-sessions" % name)
+
+
+def default_home():
+    """A per-user data directory: $XDG_DATA_HOME/supervisor-sessions or ~/.local/share/supervisor-sessions."""
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "supervisor-sessions")
+
+
+def _integer(env, name, default, minimum, maximum):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("%s must be an integer, got %r" % (name, raw)) from None
+    if not minimum <= value <= maximum:
+        raise ValueError("%s must be between %d and %d, got %d" % (name, minimum, maximum, value))
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration read from the environment; paths are derived from `home`."""
+
+    home: str
+    api_host: str = "127.0.0.1"
+    api_port: int = 9090
+    log_max_bytes: int = 50 * 1024 * 1024
+    stop_wait_secs: int = 10
+    mcp_config: str = ""
+
+    @classmethod
+    def from_env(cls, env=None):
+        """Read the settings from `env` (default os.environ); raise ValueError on a bad value."""
+        env = os.environ if env is None else env
+        home = os.path.abspath(os.path.expanduser(env.get("SESSIONS_HOME") or default_home()))
+        if "%" in home:
+            raise ValueError("SESSIONS_HOME must not contain '%%' (supervisor expands it): %r" % home)
+        return cls(
+            home=home,
+            api_host=env.get("MANAGEMENT_API_HOST") or "127.0.0.1",
+            api_port=_integer(env, "MANAGEMENT_API_PORT", 9090, 0, 65535),
+            log_max_bytes=_integer(env, "SESSION_LOG_MAX_BYTES", 50 * 1024 * 1024, 1024, 2 ** 40),
+            stop_wait_secs=_integer(env, "SESSION_STOP_WAIT_SECS", 10, 1, 3600),
+            mcp_config=env.get("MCP_CONFIG") or os.path.join(home, ".config", "agentic-flow", "mcp.json"),
+        )
+
+    @property
+    def sessions_dir(self):
+        return os.path.join(self.home, "workspace", "sessions")
+
+    @property
+    def session_logs_dir(self):
+        return os.path.join(self.home, "logs", "sessions")
+
+    @property
+    def logs_dir(self):
+        return os.path.join(self.home, "logs")
+
+    @property
+    def run_dir(self):
+        return os.path.join(self.home, "run")
+
+    @property
+    def socket_path(self):
+        return os.path.join(self.run_dir, "supervisor.sock")
+
+    @property
+    def pid_file(self):
+        return os.path.join(self.run_dir, "supervisord.pid")
+
+    @property
+    def supervisord_conf(self):
+        return os.path.join(self.run_dir, "supervisord.conf")
+
+    @property
+    def session_conf_dir(self):
+        """The include directory that holds one rendered `sess-<id>.conf` per session."""
+        return os.path.join(self.home, "conf", "sessions")
+
+    @property
+    def quarantine_dir(self):
+        return os.path.join(self.home, "conf", "quarantine")
+
+    @property
+    def key_file(self):
+        return os.path.join(self.home, KEY_FILE_NAME)
+
+    def session_dir(self, session_id):
+        return os.path.join(self.sessions_dir, session_id)
+
+    def log_file(self, session_id):
+        return os.path.join(self.session_logs_dir, session_id + ".log")
+
+    def conf_file(self, group):
+        return os.path.join(self.session_conf_dir, group + ".conf")
+
+    def make_dirs(self):
+        """Create every directory the system writes to."""
+        for path in (self.sessions_dir, self.session_logs_dir, self.session_conf_dir, self.run_dir):
+            os.makedirs(path, exist_ok=True)
+        os.chmod(self.run_dir, 0o700)
+
+    def check_socket_path(self):
+        """Raise ValueError when the unix socket path is too long for the kernel."""
+        if len(os.fsencode(self.socket_path)) > SOCKET_PATH_MAX:
+            raise ValueError("the socket path %s is %d bytes; unix sockets allow %d: choose a shorter "
+                             "SESSIONS_HOME" % (self.socket_path, len(os.fsencode(self.socket_path)),
+                                                SOCKET_PATH_MAX))
+
+
+def ensure_api_key(settings, env):
+    """Return (key, generated): MANAGEMENT_API_KEY from env, else the key kept in the home (made once, 0600)."""
+    key = env.get("MANAGEMENT_API_KEY", "")
+    if key:
+        return key, False
+    try:
+        with open(settings.key_file) as f:
+            key = f.read().strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key, False
+    key = secrets.token_urlsafe(32)
+    fd = os.open(settings.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key, True

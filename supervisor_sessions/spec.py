@@ -1,0 +1,97 @@
+"""Validation of a createSession spec: every user string is checked here and nowhere else."""
+import re
+from dataclasses import dataclass, field
+
+from .faults import InvalidSpec
+
+DEFAULT_RUNTIME = "agentic-flow"
+TASK_MAX_BYTES = 65_536  # in UTF-8; one argv string may hold 128 KiB
+NAME_MAX_CHARS = 200
+ENV_MAX_ENTRIES = 64
+ENV_VALUE_MAX_CHARS = 32_768
+# Set by the system for every worker; a spec may not override them.
+RESERVED_ENV = frozenset({"HOME", "SESSION_ID", "SESSION_DIR", "SESSION_PORT", "PROXY_PORT", "MCP_CONFIG"})
+
+_IDENTIFIER = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_ENV_KEY = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+FIELDS = ("agent", "task", "provider", "runtime", "name", "env")
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    agent: str
+    task: str
+    provider: str
+    runtime: str = DEFAULT_RUNTIME
+    name: str = ""
+    env: dict = field(default_factory=dict)
+
+
+def _text(spec, key, required=True):
+    value = spec.get(key)
+    if value is None:
+        if required:
+            raise InvalidSpec("'%s' is required" % key)
+        return ""
+    if not isinstance(value, str):
+        raise InvalidSpec("'%s' must be a string, got %s" % (key, type(value).__name__))
+    if "\0" in value:
+        raise InvalidSpec("'%s' must not contain NUL characters" % key)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidSpec("'%s' is not valid unicode (lone surrogate)" % key) from None
+    return value
+
+
+def _identifier(spec, key, required=True):
+    value = _text(spec, key, required)
+    if value and not _IDENTIFIER.match(value):
+        raise InvalidSpec("'%s' must be 1-64 letters, digits, '.', '_' or '-' starting with a letter "
+                          "or digit, got %r" % (key, value[:80]))
+    return value
+
+
+def _env(spec):
+    env = spec.get("env")
+    if env is None:
+        return {}
+    if not isinstance(env, dict):
+        raise InvalidSpec("'env' must be a struct of strings, got %s" % type(env).__name__)
+    if len(env) > ENV_MAX_ENTRIES:
+        raise InvalidSpec("'env' may hold at most %d variables, got %d" % (ENV_MAX_ENTRIES, len(env)))
+    checked = {}
+    for key, value in env.items():
+        if not isinstance(key, str) or not _ENV_KEY.match(key):
+            raise InvalidSpec("env name %r is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)"
+                              % (str(key)[:80],))
+        if key in RESERVED_ENV:
+            raise InvalidSpec("env name %s is set by the system and cannot be overridden" % key)
+        value = _text(env, key)
+        if len(value) > ENV_VALUE_MAX_CHARS:
+            raise InvalidSpec("env %s is longer than %d characters" % (key, ENV_VALUE_MAX_CHARS))
+        checked[key] = value
+    return checked
+
+
+def parse_spec(spec, runtimes):
+    """Check a raw spec struct and return a SessionSpec; raise InvalidSpec saying what is wrong."""
+    if not isinstance(spec, dict):
+        raise InvalidSpec("the spec must be a struct with agent, task and provider")
+    unknown = sorted(str(k) for k in spec if k not in FIELDS)
+    if unknown:
+        raise InvalidSpec("unknown field(s) %s; known: %s" % (", ".join(unknown)[:200], ", ".join(FIELDS)))
+    task = _text(spec, "task")
+    if not task.strip():
+        raise InvalidSpec("'task' must not be empty")
+    if len(task.encode("utf-8")) > TASK_MAX_BYTES:
+        raise InvalidSpec("'task' is longer than %d bytes in UTF-8" % TASK_MAX_BYTES)
+    runtime = _identifier(spec, "runtime", required=False) or DEFAULT_RUNTIME
+    if runtime not in runtimes:
+        raise InvalidSpec("unknown runtime %r; known: %s" % (runtime, ", ".join(sorted(runtimes))))
+    name = _text(spec, "name", required=False)
+    if len(name) > NAME_MAX_CHARS or _CONTROL.search(name):
+        raise InvalidSpec("'name' must be at most %d characters without control characters" % NAME_MAX_CHARS)
+    return SessionSpec(agent=_identifier(spec, "agent"), task=task, provider=_identifier(spec, "provider"),
+                       runtime=runtime, name=name, env=_env(spec))

@@ -1,6 +1,8 @@
 """The Management API: a Bottle app that reaches supervisord only through XML-RPC on its unix socket."""
 import json
+import os
 import threading
+import time
 
 import bottle
 
@@ -41,8 +43,21 @@ def create_app(settings):
     return app
 
 
+def exit_with_parent(interval=0.5):
+    """End this process when its parent (supervisord) dies, so a killed supervisord leaves no API holding
+    the port; a thread polls because supervisord's children cannot be told any other portable way."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def serve(settings):
     """Run the API with waitress on settings.api_host:settings.api_port (blocks)."""
     import waitress
+    exit_with_parent()
     waitress.serve(create_app(settings), host=settings.api_host, port=settings.api_port, threads=8,
                    ident="supervisor-sessions")

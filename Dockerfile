@@ -1,0 +1,22 @@
+# supervisor-sessions: supervisord + the sessions plugin + the Management API on 9090.
+FROM python:3.11-slim
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm procps git ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && npm install -g --ignore-scripts agentic-flow@2 \
+ && npm cache clean --force \
+ && useradd --create-home --shell /bin/bash devuser
+
+COPY . /app
+RUN pip install --no-cache-dir /app
+
+USER devuser
+WORKDIR /home/devuser
+ENV SESSIONS_HOME=/home/devuser \
+    MANAGEMENT_API_HOST=0.0.0.0 \
+    MANAGEMENT_API_PORT=9090
+EXPOSE 9090
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9090/health', timeout=4)"
+CMD ["supervisor-sessions", "serve"]

@@ -1,46 +1,364 @@
-"""The Management API: a Bottle app that reaches supervisord only through XML-RPC on its unix socket."""
+"""The Management API: a Bottle app that reaches supervisord only through XML-RPC on its unix socket.
+
+Every /v1/ route needs `Authorization: Bearer <MANAGEMENT_API_KEY>`; errors are JSON
+{"error": code, "message": text}. Log followers hold a waitress thread each, so at most MAX_FOLLOWERS
+follow at once (429 beyond) and the rest of the threads always serve other requests.
+"""
+import datetime
+import hmac
 import json
+import logging
 import os
 import threading
 import time
+import xmlrpc.client
 
 import bottle
+import waitress
+from waitress.channel import HTTPChannel
+from waitress.task import WSGITask
 
+from . import __version__, monitor
 from .client import server_proxy
+from .events import FINAL, STATUSES
+from .faults import HTTP_STATUS, Faults, InvalidSpec
+from .naming import is_session_id
+from .openapi import openapi_document
+from .spec import parse_spec
+
+log = logging.getLogger(__name__)
+
+THREADS = 16                      # waitress worker threads
+MAX_FOLLOWERS = 8                 # of those, at most this many stream logs at once
+MAX_BODY_BYTES = 1024 * 1024      # a POST body above this is 413
+DEFAULT_TAIL_LINES = 50
+MAX_TAIL_LINES = 10_000
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 1000
+FOLLOW_POLL_SECONDS = 0.05
+KEEPALIVE_SECONDS = 15
+LOG_CHUNK = 256 * 1024
+ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+               409: "conflict", 413: "payload_too_large", 429: "too_many_requests", 500: "internal_error",
+               503: "unavailable", 507: "insufficient_storage"}
+RECORD_FIELDS = ("sessionId", "name", "agent", "task", "provider", "runtime", "status", "reason",
+                 "createdAt", "startTime", "endTime", "duration", "exitCode", "pid", "port", "sessionDir",
+                 "logFile")
 
 
-def create_app(settings):
-    """A new Bottle app for `settings` (no module-level state)."""
+class ApiError(Exception):
+    """An error answer: HTTP status, message and extra headers."""
+
+    def __init__(self, status, message, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def _json(status, body, headers=None):
+    return bottle.HTTPResponse(json.dumps(body), status=status, headers=dict(
+        headers or {}, **{"Content-Type": "application/json"}))
+
+
+def _error(status, message, headers=None):
+    return _json(status, {"error": ERROR_CODES.get(status, "error"), "message": message}, headers)
+
+
+def _now_ms():
+    return int(time.time() * 1000)
+
+
+def present(record, now_ms=None):
+    """A session record as the API shows it: integer times, duration, null for what is not known yet."""
+    shown = {key: record.get(key) for key in RECORD_FIELDS}
+    for key in ("createdAt", "startTime", "endTime"):
+        if shown[key] is not None:
+            shown[key] = int(shown[key])
+    if shown["startTime"]:
+        shown["duration"] = (shown["endTime"] or now_ms or _now_ms()) - shown["startTime"]
+    return shown
+
+
+def _query_int(name, default, minimum, maximum):
+    raw = bottle.request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "%s must be an integer, got %r" % (name, raw[:40])) from None
+    if not minimum <= value <= maximum:
+        raise ApiError(400, "%s must be between %d and %d" % (name, minimum, maximum))
+    return value
+
+
+def _query_bool(name):
+    raw = bottle.request.query.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ApiError(400, "%s must be true or false, got %r" % (name, raw[:40]))
+    return raw in ("true", "1", "yes")
+
+
+def _read_json_body():
+    environ = bottle.request.environ
+    try:
+        declared = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ApiError(400, "Content-Length is not a number") from None
+    if declared > MAX_BODY_BYTES:
+        raise ApiError(413, "the body may be at most %d bytes" % MAX_BODY_BYTES)
+    raw = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "the body may be at most %d bytes" % MAX_BODY_BYTES)
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ApiError(400, "the body is not valid UTF-8 JSON: %s" % str(e)[:120]) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object with agent, task and provider")
+    return body
+
+
+def _session_id(value):
+    if not is_session_id(value):
+        raise ApiError(404, "no session %r" % value[:80])
+    return value
+
+
+def create_app(settings, api_key):
+    """A new Bottle app serving the API for `settings`, guarded by `api_key` (no module-level state)."""
     app = bottle.Bottle()
     local = threading.local()
+    followers = threading.BoundedSemaphore(MAX_FOLLOWERS)
+    started = time.time()
+    expected = ("Bearer " + api_key).encode("utf-8")
 
     def rpc():
         if getattr(local, "proxy", None) is None:
-            local.proxy = server_proxy(settings.socket_path, timeout=5.0)
+            local.proxy = server_proxy(settings.socket_path, timeout=30.0)
         return local.proxy
 
-    def json_response(status, body):
-        bottle.response.status = status
+    def check_auth():
+        given = bottle.request.get_header("Authorization", "").encode("utf-8", "replace")
+        if not api_key or not hmac.compare_digest(given, expected):
+            raise ApiError(401, "a valid 'Authorization: Bearer <MANAGEMENT_API_KEY>' header is required",
+                           {"WWW-Authenticate": 'Bearer realm="supervisor-sessions"'})
+
+    def guard(callback):
+        """Auth for /v1/, and every failure as a JSON error (never a traceback)."""
+        def wrapper(*args, **kwargs):
+            try:
+                if bottle.request.path.startswith("/v1/"):
+                    check_auth()
+                return callback(*args, **kwargs)
+            except bottle.HTTPResponse:
+                raise
+            except ApiError as e:
+                return _error(e.status, e.message, e.headers)
+            except xmlrpc.client.Fault as e:
+                return _error(HTTP_STATUS.get(e.faultCode, 500), e.faultString)
+            except (OSError, xmlrpc.client.ProtocolError) as e:
+                local.proxy = None
+                return _error(503, "supervisord is not answering on %s (%s)" % (settings.socket_path,
+                                                                                  type(e).__name__))
+            except Exception:
+                log.exception("unexpected error on %s %s", bottle.request.method, bottle.request.path)
+                return _error(500, "internal error; the API's log has the details")
+        return wrapper
+
+    app.install(guard)
+
+    def default_error(error):
         bottle.response.content_type = "application/json"
-        return json.dumps(body)
+        status = error.status_code
+        message = {404: "no route %s" % bottle.request.path[:200],
+                   405: "method %s not allowed here" % bottle.request.method}.get(status, "request failed")
+        return json.dumps({"error": ERROR_CODES.get(status, "error"), "message": message})
+
+    app.default_error_handler = default_error
 
     @app.get("/health")
     def health():
-        """The process is alive."""
-        return json_response(200, {"status": "ok"})
+        return {"status": "ok"}
 
     @app.get("/ready")
     def ready():
-        """200 only when supervisord answers over XML-RPC."""
         try:
-            state = rpc().supervisor.getState()
-        except Exception as e:  # socket gone, refused, timeout, protocol error: all mean not ready
-            local.proxy = None
-            return json_response(503, {"error": "not_ready", "message": "supervisord does not answer: %s"
-                                       % type(e).__name__})
-        return json_response(200, {"status": "ready", "supervisord": state.get("statename", "")})
+            state = server_proxy(settings.socket_path, timeout=3.0).supervisor.getState()
+        except (OSError, xmlrpc.client.Error) as e:
+            return _error(503, "supervisord is not answering (%s)" % type(e).__name__)
+        return {"status": "ready", "supervisord": state.get("statename", "")}
+
+    @app.get("/v1/openapi.json")
+    def openapi():
+        return openapi_document(__version__)
+
+    @app.post("/v1/sessions")
+    def create_session():
+        body = _read_json_body()
+        try:
+            spec = parse_spec({k: v for k, v in body.items() if v is not None}, runtimes=None)
+        except InvalidSpec as e:
+            raise ApiError(400, e.message) from None
+        fields = {"agent": spec.agent, "task": spec.task, "provider": spec.provider, "runtime": spec.runtime}
+        fields.update({k: v for k, v in (("name", spec.name), ("env", spec.env)) if v})
+        record = rpc().sessions.createSession(fields)
+        sid = record["sessionId"]
+        return _json(202, {"sessionId": sid, "status": "accepted", "message": "Worker session created",
+                           "sessionDir": record["sessionDir"], "logFile": record["logFile"]},
+                     {"Location": "/v1/sessions/" + sid})
+
+    @app.get("/v1/sessions")
+    def list_sessions():
+        status = bottle.request.query.get("status")
+        if status is not None and status not in STATUSES:
+            raise ApiError(400, "status must be one of %s" % ", ".join(sorted(STATUSES)))
+        limit = _query_int("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
+        offset = _query_int("offset", 0, 0, 10 ** 9)
+        records = rpc().sessions.listSessions()
+        if status:
+            records = [r for r in records if r["status"] == status]
+        records.reverse()
+        now = _now_ms()
+        page = [present(r, now) for r in records[offset:offset + limit]]
+        return {"sessions": page, "count": len(records), "limit": limit, "offset": offset}
+
+    @app.get("/v1/sessions/<sid>")
+    def get_session(sid):
+        _session_id(sid)
+        lines = _query_int("tail", DEFAULT_TAIL_LINES, 0, MAX_TAIL_LINES)
+        proxy = rpc()
+        shown = present(proxy.sessions.getSession(sid))
+        text = ""
+        if lines:
+            text, _, _ = proxy.sessions.tailSessionLog(sid, -1, min(1024 * 1024, max(64 * 1024, lines * 1024)))
+        shown["logTail"] = "\n".join(text.rstrip("\n").split("\n")[-lines:]) if lines else ""
+        return shown
+
+    @app.delete("/v1/sessions/<sid>")
+    def delete_session(sid):
+        _session_id(sid)
+        purge = _query_bool("purge")
+        proxy = rpc()
+        record = proxy.sessions.stopSession(sid)
+        if purge:
+            deadline = time.monotonic() + settings.stop_wait_secs + 5
+            while record["status"] not in FINAL and time.monotonic() < deadline:
+                time.sleep(FOLLOW_POLL_SECONDS)
+                record = proxy.sessions.getSession(sid)
+            if record["status"] not in FINAL:
+                raise ApiError(409, "session %s is still %s; try again" % (sid, record["status"]))
+            proxy.sessions.removeSession(sid)
+            return {"sessionId": sid, "status": record["status"], "purged": True}
+        return {"sessionId": sid, "status": record["status"], "purged": False}
+
+    @app.get("/v1/sessions/<sid>/log")
+    def session_log(sid):
+        _session_id(sid)
+        follow = _query_bool("follow")
+        proxy = rpc()
+        proxy.sessions.getSession(sid)  # 404 before any streaming starts
+        sse = "text/event-stream" in bottle.request.get_header("Accept", "")
+        if not follow:
+            bottle.response.content_type = "text/plain; charset=utf-8"
+            return _read_whole_log(proxy, sid)
+        if not followers.acquire(blocking=False):
+            raise ApiError(429, "%d followers already stream logs; try again later" % MAX_FOLLOWERS,
+                           {"Retry-After": "5"})
+        disconnected = bottle.request.environ.get("waitress.client_disconnected", lambda: False)
+        bottle.response.content_type = "text/event-stream" if sse else "text/plain; charset=utf-8"
+        bottle.response.set_header("Cache-Control", "no-cache")
+        bottle.response.set_header("X-Accel-Buffering", "no")
+        return _follow(proxy, sid, sse, disconnected, followers)
+
+    @app.get("/v1/status")
+    def status():
+        records = rpc().sessions.listSessions()
+        counts = {state: 0 for state in sorted(STATUSES)}
+        for r in records:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        return {
+            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "api": {"uptime": int(time.time() - started), "version": __version__},
+            "workers": {"active": counts["starting"] + counts["running"], "total": len(records),
+                        "byStatus": counts},
+            "gpu": monitor.gpu_status(),
+            "system": monitor.system_status(settings.home),
+        }
 
     return app
+
+
+def _read_whole_log(proxy, sid):
+    offset = 0
+    while True:
+        text, offset, _ = proxy.sessions.tailSessionLog(sid, offset, LOG_CHUNK)
+        if not text:
+            return
+        yield text.encode("utf-8")
+
+
+def _sse(text, event=None):
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    frame = "".join("data: %s\n" % line for line in lines)
+    return ((("event: %s\n" % event) if event else "") + frame + "\n").encode("utf-8")
+
+
+def _follow(proxy, sid, sse, disconnected, followers):
+    """Stream the log from its start, then new output as it comes, until the session has ended."""
+    try:
+        offset, last_write = 0, time.monotonic()
+        while not disconnected():
+            ended = proxy.sessions.getSession(sid)["status"] in FINAL
+            text, offset, _ = proxy.sessions.tailSessionLog(sid, offset, LOG_CHUNK)
+            if text:
+                yield _sse(text) if sse else text.encode("utf-8")
+                last_write = time.monotonic()
+                continue
+            if ended:
+                if sse:
+                    status = proxy.sessions.getSession(sid)["status"]
+                    yield _sse(json.dumps({"sessionId": sid, "status": status}), event="end")
+                return
+            if sse and time.monotonic() - last_write > KEEPALIVE_SECONDS:
+                yield b": keepalive\n\n"
+                last_write = time.monotonic()
+            time.sleep(FOLLOW_POLL_SECONDS)
+    except (OSError, xmlrpc.client.Error) as e:
+        log.warning("follow of %s ended: %s", sid, e)
+    finally:
+        followers.release()
+
+
+class _CanonicalHeaderTask(WSGITask):
+    """waitress capitalises header names ('Www-Authenticate'); send RFC 7235's spelling, which clients
+    that compare names case-sensitively look for."""
+
+    def build_response_header(self):
+        return super().build_response_header().replace(b"\r\nWww-Authenticate:", b"\r\nWWW-Authenticate:")
+
+
+class _Channel(HTTPChannel):
+    task_class = _CanonicalHeaderTask
+
+
+def serve(settings):
+    """Run the API with waitress on settings.api_host:settings.api_port (blocks)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    exit_with_parent()
+    app = create_app(settings, os.environ.get("MANAGEMENT_API_KEY", ""))
+    server = waitress.create_server(app, host=settings.api_host, port=settings.api_port, threads=THREADS,
+                                    channel_request_lookahead=1, channel_timeout=60,
+                                    max_request_body_size=MAX_BODY_BYTES + 65536, ident="supervisor-sessions")
+    for listener in [server] + list(getattr(server, "map", {}).values()):
+        if hasattr(listener, "channel_class"):
+            listener.channel_class = _Channel
+    server.print_listen("Management API on http://{}:{}")
+    server.run()
 
 
 def exit_with_parent(interval=0.5):
@@ -53,11 +371,3 @@ def exit_with_parent(interval=0.5):
             time.sleep(interval)
         os._exit(0)
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def serve(settings):
-    """Run the API with waitress on settings.api_host:settings.api_port (blocks)."""
-    import waitress
-    exit_with_parent()
-    waitress.serve(create_app(settings), host=settings.api_host, port=settings.api_port, threads=8,
-                   ident="supervisor-sessions")

@@ -15,6 +15,8 @@ RESERVED_ENV = frozenset({"HOME", "SESSION_ID", "SESSION_DIR", "SESSION_PORT", "
 _IDENTIFIER = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _ENV_KEY = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What XML 1.0, and so XML-RPC, cannot carry: C0 controls but tab, newline and carriage return.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FIELDS = ("agent", "task", "provider", "runtime", "name", "env")
 
 
@@ -38,6 +40,10 @@ def _text(spec, key, required=True):
         raise InvalidSpec("'%s' must be a string, got %s" % (key, type(value).__name__))
     if "\0" in value:
         raise InvalidSpec("'%s' must not contain NUL characters" % key)
+    bad = _NOT_XML.search(value)
+    if bad:
+        raise InvalidSpec("'%s' contains the control character U+%04X, which cannot be passed on"
+                          % (key, ord(bad.group())))
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -76,7 +82,10 @@ def _env(spec):
 
 
 def parse_spec(spec, runtimes):
-    """Check a raw spec struct and return a SessionSpec; raise InvalidSpec saying what is wrong."""
+    """Check a raw spec struct and return a SessionSpec; raise InvalidSpec saying what is wrong.
+
+    `runtimes` is the set of known runtime names, or None to leave that check to the plugin.
+    """
     if not isinstance(spec, dict):
         raise InvalidSpec("the spec must be a struct with agent, task and provider")
     unknown = sorted(str(k) for k in spec if k not in FIELDS)
@@ -88,7 +97,7 @@ def parse_spec(spec, runtimes):
     if len(task.encode("utf-8")) > TASK_MAX_BYTES:
         raise InvalidSpec("'task' is longer than %d bytes in UTF-8" % TASK_MAX_BYTES)
     runtime = _identifier(spec, "runtime", required=False) or DEFAULT_RUNTIME
-    if runtime not in runtimes:
+    if runtimes is not None and runtime not in runtimes:
         raise InvalidSpec("unknown runtime %r; known: %s" % (runtime, ", ".join(sorted(runtimes))))
     name = _text(spec, "name", required=False)
     if len(name) > NAME_MAX_CHARS or _CONTROL.search(name):

@@ -1,0 +1,144 @@
+"""The OpenAPI 3.1 document of the Management API, served at /v1/openapi.json."""
+
+_STATUSES = ["starting", "running", "completed", "failed", "stopped", "interrupted"]
+_NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
+_MS = {"type": ["integer", "null"], "description": "ms since the epoch"}
+
+
+def _error_response(description):
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _errors(*statuses):
+    text = {400: "bad request: a field, query or body is invalid", 401: "missing or wrong bearer token",
+            404: "no such session or route", 409: "conflict with the session's state",
+            413: "body too large", 429: "too many log followers", 503: "supervisord is not answering",
+            507: "the disk is full"}
+    return {str(s): _error_response(text[s]) for s in statuses}
+
+
+def _session_id_parameter():
+    return {"name": "sessionId", "in": "path", "required": True,
+            "schema": {"type": "string", "format": "uuid"}}
+
+
+def _query(name, schema, description):
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _json_content(ref):
+    return {"application/json": {"schema": {"$ref": "#/components/schemas/" + ref}}}
+
+
+def openapi_document(version):
+    """The whole document; `version` is the server's version."""
+    session_fields = {
+        "sessionId": {"type": "string", "format": "uuid"},
+        "name": {"type": ["string", "null"]},
+        "agent": {"type": ["string", "null"]}, "task": {"type": ["string", "null"]},
+        "provider": {"type": ["string", "null"]}, "runtime": {"type": ["string", "null"]},
+        "status": {"type": "string", "enum": _STATUSES},
+        "reason": {"type": ["string", "null"]},
+        "createdAt": _MS, "startTime": _MS, "endTime": _MS,
+        "duration": {"type": ["integer", "null"], "description": "ms from start to end (or now)"},
+        "exitCode": {"type": ["integer", "null"]}, "pid": {"type": ["integer", "null"]},
+        "port": {"type": ["integer", "null"]},
+        "sessionDir": {"type": ["string", "null"]}, "logFile": {"type": ["string", "null"]},
+    }
+    schemas = {
+        "Error": {"type": "object", "required": ["error", "message"],
+                  "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+        "SessionRequest": {
+            "type": "object", "required": ["agent", "task", "provider"], "additionalProperties": False,
+            "properties": {
+                "agent": _NAME, "provider": _NAME,
+                "task": {"type": "string", "minLength": 1, "description": "at most 65536 bytes of UTF-8"},
+                "runtime": {"type": "string", "enum": ["agentic-flow", "claude-code", "gemini-cli", "codex",
+                                                       "shell"], "default": "agentic-flow"},
+                "name": {"type": "string", "maxLength": 200},
+                "env": {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 64,
+                        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"}},
+            }},
+        "Accepted": {"type": "object", "required": ["sessionId", "status", "message", "sessionDir", "logFile"],
+                     "properties": {"sessionId": {"type": "string", "format": "uuid"},
+                                    "status": {"const": "accepted"}, "message": {"type": "string"},
+                                    "sessionDir": {"type": "string"}, "logFile": {"type": "string"}}},
+        "Session": {"type": "object", "required": ["sessionId", "status"], "properties": session_fields},
+        "SessionDetail": {"allOf": [{"$ref": "#/components/schemas/Session"},
+                                    {"type": "object", "required": ["logTail"],
+                                     "properties": {"logTail": {"type": "string"}}}]},
+        "SessionList": {"type": "object", "required": ["sessions", "count"], "properties": {
+            "sessions": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
+            "count": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}},
+        "Stopped": {"type": "object", "required": ["sessionId", "status"], "properties": {
+            "sessionId": {"type": "string"}, "status": {"type": "string", "enum": _STATUSES},
+            "purged": {"type": "boolean"}}},
+        "Status": {"type": "object", "required": ["timestamp", "api", "workers", "gpu", "system"], "properties": {
+            "timestamp": {"type": "string"},
+            "api": {"type": "object", "properties": {"uptime": {"type": "integer"}, "version": {"type": "string"}}},
+            "workers": {"type": "object", "properties": {"active": {"type": "integer"},
+                                                         "total": {"type": "integer"},
+                                                         "byStatus": {"type": "object"}}},
+            "gpu": {"type": "object", "required": ["available", "gpus"], "properties": {
+                "available": {"type": "boolean"}, "reason": {"type": "string"},
+                "gpus": {"type": "array", "items": {"type": "object", "properties": {
+                    "index": {"type": "integer"}, "name": {"type": "string"}, "uuid": {"type": "string"},
+                    "memoryTotal": {"type": "integer"}, "memoryUsed": {"type": "integer"},
+                    "utilization": {"type": ["integer", "null"]},
+                    "temperature": {"type": ["integer", "null"]}}}}}},
+            "system": {"type": "object"}}},
+    }
+    sid = _session_id_parameter()
+    paths = {
+        "/health": {"get": {"summary": "The process is alive", "security": [],
+                            "responses": {"200": {"description": "alive"}}}},
+        "/ready": {"get": {"summary": "supervisord answers over XML-RPC", "security": [],
+                           "responses": {"200": {"description": "ready"}, **_errors(503)}}},
+        "/v1/openapi.json": {"get": {"summary": "This document",
+                                     "responses": {"200": {"description": "OpenAPI 3.1"}, **_errors(401)}}},
+        "/v1/sessions": {
+            "post": {"summary": "Spawn a worker session",
+                     "requestBody": {"required": True, "content": _json_content("SessionRequest")},
+                     "responses": {"202": {"description": "accepted", "content": _json_content("Accepted")},
+                                   **_errors(400, 401, 413, 503, 507)}},
+            "get": {"summary": "List sessions, newest first",
+                    "parameters": [_query("status", {"type": "string", "enum": _STATUSES}, "only this status"),
+                                   _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                                    "default": 100}, "page size"),
+                                   _query("offset", {"type": "integer", "minimum": 0, "default": 0}, "skip")],
+                    "responses": {"200": {"description": "sessions", "content": _json_content("SessionList")},
+                                  **_errors(400, 401, 503)}}},
+        "/v1/sessions/{sessionId}": {
+            "get": {"summary": "A session with the end of its log", "parameters": [
+                sid, _query("tail", {"type": "integer", "minimum": 0, "maximum": 10000, "default": 50},
+                            "lines of log")],
+                    "responses": {"200": {"description": "the session",
+                                          "content": _json_content("SessionDetail")},
+                                  **_errors(400, 401, 404, 503)}},
+            "delete": {"summary": "Stop the worker and its process tree", "parameters": [
+                sid, _query("purge", {"type": "boolean", "default": False},
+                            "also remove its directory, log and config once stopped")],
+                       "responses": {"200": {"description": "stopping or stopped",
+                                             "content": _json_content("Stopped")},
+                                     **_errors(400, 401, 404, 409, 503)}}},
+        "/v1/sessions/{sessionId}/log": {
+            "get": {"summary": "The session log; follow=true streams it until the session ends",
+                    "parameters": [sid, _query("follow", {"type": "boolean", "default": False},
+                                               "stream new output (text/event-stream with that Accept)")],
+                    "responses": {"200": {"description": "the log", "content": {
+                        "text/plain": {"schema": {"type": "string"}},
+                        "text/event-stream": {"schema": {"type": "string"}}}},
+                        **_errors(400, 401, 404, 429, 503)}}},
+        "/v1/status": {"get": {"summary": "Workers, GPUs and the machine",
+                               "responses": {"200": {"description": "status", "content": _json_content("Status")},
+                                             **_errors(401, 503)}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "supervisor-sessions Management API", "version": version},
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }

@@ -216,13 +216,15 @@ def create_app(settings, api_key):
             raise ApiError(400, "status must be one of %s" % ", ".join(sorted(STATUSES)))
         limit = _query_int("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
         offset = _query_int("offset", 0, 0, 10 ** 9)
-        records = rpc().sessions.listSessions()
+        proxy = rpc()
+        query = {"newestFirst": True, "offset": offset, "limit": limit}
         if status:
-            records = [r for r in records if r["status"] == status]
-        records.reverse()
+            query["status"] = status
+        records = proxy.sessions.listSessions(query)
+        count = proxy.sessions.countSessions()[status or "total"]
         now = _now_ms()
-        page = [present(r, now) for r in records[offset:offset + limit]]
-        return {"sessions": page, "count": len(records), "limit": limit, "offset": offset}
+        return {"sessions": [present(r, now) for r in records], "count": count, "limit": limit,
+                "offset": offset}
 
     @app.get("/v1/sessions/<sid>")
     def get_session(sid):
@@ -274,16 +276,13 @@ def create_app(settings, api_key):
 
     @app.get("/v1/status")
     def status():
-        records = rpc().sessions.listSessions()
-        counts = {state: 0 for state in sorted(STATUSES)}
-        for r in records:
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        counts = rpc().sessions.countSessions()
+        total = counts.pop("total")
         return {
             "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "api": {"uptime": int(time.time() - started), "version": __version__},
-            "workers": {"active": counts["starting"] + counts["running"], "total": len(records),
-                        "byStatus": counts},
+            "workers": {"active": counts["starting"] + counts["running"], "total": total, "byStatus": counts},
             "gpu": monitor.gpu_status(),
             "system": monitor.system_status(settings.home),
         }

@@ -52,14 +52,18 @@ def install(supervisord, config, conf_path, text):
     supervisord.add_process_group(config)
 
 
-def uninstall(supervisord, group, conf_path):
-    """Remove a stopped group from supervisord and unlink its conf; False while a process still runs."""
+def uninstall(supervisord, group, conf_path, keep_as=None):
+    """Remove a stopped group from supervisord and take its conf out of the include glob: moved to
+    `keep_as` when given (and its directory exists), else unlinked. False while a process still runs."""
     if group in supervisord.process_groups and not supervisord.remove_process_group(group):
         return False
     options = supervisord.options
     options.process_group_configs = [c for c in options.process_group_configs if c.name != group]
     try:
-        os.unlink(conf_path)
+        if keep_as and os.path.isdir(os.path.dirname(keep_as)):
+            os.replace(conf_path, keep_as)
+        else:
+            os.unlink(conf_path)
     except FileNotFoundError:
         pass
     return True

@@ -5,6 +5,7 @@ Every call does bounded work on supervisord's single thread (validate, write a f
 rendered config, add a group, fork) and never waits on a child.
 """
 import functools
+import itertools
 import os
 import shutil
 import socket
@@ -17,7 +18,7 @@ from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates
 from supervisor.xmlrpc import RPCError
 
 from . import API_VERSION, groups, procs
-from .events import ACTIVE, FINAL, now_ms, state_change
+from .events import ACTIVE, FINAL, STATUSES, now_ms, state_change
 from .faults import Faults, InvalidSpec, NoSuchSession, SessionActive, SessionError
 from .logtail import read_log
 from .naming import group_name, is_session_id, new_session_id, session_id_of_group
@@ -57,6 +58,23 @@ def _guarded(method):
     return guarded
 
 
+def _list_query(query):
+    """(status, newest_first, offset, limit) of a listSessions query, checked."""
+    query = {} if query is None else query
+    if not isinstance(query, dict):
+        raise InvalidSpec("the query must be a struct")
+    unknown = sorted(set(query) - {"status", "newestFirst", "offset", "limit"})
+    if unknown:
+        raise InvalidSpec("unknown query field(s) %s" % ", ".join(map(str, unknown))[:200])
+    status = query.get("status", "")
+    if status and status not in STATUSES:
+        raise InvalidSpec("status must be one of %s" % ", ".join(sorted(STATUSES)))
+    numbers = [query.get(k, 0) for k in ("offset", "limit")]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+        raise InvalidSpec("offset and limit must be integers >= 0")
+    return status, bool(query.get("newestFirst", False)), numbers[0], numbers[1]
+
+
 def _session_id(value):
     if not is_session_id(value):
         raise NoSuchSession("no session %r: a session id is a UUID like "
@@ -91,27 +109,36 @@ class SessionsNamespaceRPCInterface:
     def _start(self):
         """Load every session from disk, settle the ones a restart interrupted, subscribe to events."""
         self.settings.make_dirs()
-        self._records = self.store.load_all(
+        loaded = self.store.load_all(
             lambda sid, e: self._log.warn("sessions: meta of %s unreadable: %s" % (sid, e)))
+        for name in self.supervisord.process_groups:
+            sid = session_id_of_group(name)
+            if sid is not None and sid not in loaded:
+                loaded[sid] = self._recovered_record(sid)
+        # Kept in creation order, which listSessions serves without sorting.
+        self._records = dict(sorted(loaded.items(), key=lambda item: item[1].get("createdAt", 0)))
         for sid, record in self._records.items():
             if record.get("status") in ACTIVE:
                 if record.get("pid") and procs.kill_orphaned_worker(record["pid"], record.get("startTime", 0)):
                     self._log.warn("sessions: killed orphaned worker %s of %s" % (record["pid"], sid))
                 self._update(sid, {"status": "interrupted", "endTime": now_ms(),
                                    "reason": "supervisord stopped while the worker ran"})
-        for name in self.supervisord.process_groups:
-            sid = session_id_of_group(name)
-            if sid is not None and sid not in self._records:
-                self._records[sid] = self._recovered_record(sid)
+            elif group_name(sid) in self.supervisord.process_groups:
+                self._detach(sid)
         events.subscribe(events.ProcessStateEvent, self._on_state)
 
     def _is_subscribed(self):
         return (events.ProcessStateEvent, self._on_state) in events.callbacks
 
     def _recovered_record(self, sid):
+        """What is known of a session whose group exists but whose meta file cannot be read."""
+        try:
+            created = int(os.path.getmtime(self.settings.conf_file(group_name(sid))) * 1000)
+        except OSError:
+            created = 0
         return {"sessionId": sid, "name": "", "agent": "", "task": "", "provider": "", "runtime": "",
                 "status": "failed", "reason": "session meta file missing or unreadable",
-                "createdAt": 0, "port": 0, "group": group_name(sid),
+                "createdAt": created, "port": 0, "group": group_name(sid),
                 "sessionDir": self.store.session_dir(sid), "logFile": self.settings.log_file(sid)}
 
     def _on_state(self, event):
@@ -141,6 +168,18 @@ class SessionsNamespaceRPCInterface:
             self.store.save(record)
         except (OSError, SessionError) as e:
             self._log.error("sessions: cannot save the meta of %s: %s" % (sid, e))
+        if record["status"] in FINAL:
+            self._detach(sid)
+
+    def _detach(self, sid):
+        """Take an ended session's group out of supervisord and its config out of the include glob.
+
+        supervisord's main loop and every reply it sends cost time in proportion to its groups, so only
+        live sessions keep one; the record stays in the store and the config in the session directory.
+        """
+        group = group_name(sid)
+        groups.uninstall(self.supervisord, group, self.settings.conf_file(group),
+                         keep_as=self.store.program_file(sid))
 
     def _record(self, session_id):
         record = self._records.get(_session_id(session_id))
@@ -246,12 +285,35 @@ class SessionsNamespaceRPCInterface:
         return _wire(self._record(sessionId))
 
     @_guarded
-    def listSessions(self):
-        """Return the records of all sessions, oldest first.
+    def listSessions(self, query=None):
+        """Return session records, oldest first; query may filter and page them.
 
+        query (optional) holds status (only sessions in that state), newestFirst (boolean), offset and
+        limit (integers; limit 0 means all).
+
+        @param struct query     {status?, newestFirst?, offset?, limit?}
         @return array sessions  an array of session records
         """
-        return [_wire(r) for r in sorted(self._records.values(), key=lambda r: r.get("createdAt", 0))]
+        status, newest_first, offset, limit = _list_query(query)
+        records = self._records.values()
+        if newest_first:
+            records = reversed(records)
+        if status:
+            records = (r for r in records if r["status"] == status)
+        stop = offset + limit if limit else None
+        return [_wire(r) for r in itertools.islice(records, offset, stop)]
+
+    @_guarded
+    def countSessions(self):
+        """Return how many sessions are in each state.
+
+        @return struct counts  {status: number} for every status, plus total
+        """
+        counts = dict.fromkeys(sorted(STATUSES), 0)
+        for record in self._records.values():
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+        counts["total"] = len(self._records)
+        return counts
 
     @_guarded
     def stopSession(self, sessionId):

@@ -10,6 +10,7 @@ from .naming import is_session_id
 META_FILE = ".session-meta.json"
 TASK_FILE = ".session-task"
 LAUNCH_FILE = ".session-launch.json"
+PROGRAM_FILE = ".session-program.conf"  # the rendered config, once the session has ended
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
@@ -73,6 +74,9 @@ class SessionStore:
 
     def launch_file(self, session_id):
         return self._path(session_id, LAUNCH_FILE)
+
+    def program_file(self, session_id):
+        return self._path(session_id, PROGRAM_FILE)
 
     def save(self, record):
         """Persist a session record atomically as its meta file."""

@@ -1,4 +1,5 @@
 """A real supervisord with the plugin and the API, started with `supervisor-sessions serve` in a temp home."""
+import http.client
 import json
 import os
 import shutil
@@ -74,11 +75,21 @@ class System:
             if self.proc.poll() is not None:
                 pytest.fail("serve exited with %s:\n%s" % (self.proc.returncode, self.output()))
             try:
-                return self.rpc(timeout=2).sessions.getAPIVersion()
+                self.rpc(timeout=2).sessions.getAPIVersion()
+                return self.api_status("/ready") == 200
             except (OSError, xmlrpc.client.ProtocolError):
-                return None
-        wait_for(answering, timeout, interval=0.05, message="supervisord to answer")
+                return False
+        wait_for(answering, timeout, interval=0.05, message="supervisord and the API to answer")
         return self
+
+    def api_status(self, path):
+        """The HTTP status of an unauthenticated GET on the API."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", path)
+            return conn.getresponse().status
+        finally:
+            conn.close()
 
     def output(self):
         with open(self.output_path, errors="replace") as f:

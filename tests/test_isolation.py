@@ -66,7 +66,9 @@ def test_hostile_tasks_create_no_program_and_leave_one_section_per_file(isolated
     groups = {p["group"] for p in isolated.rpc().supervisor.getAllProcessInfo()}
     assert all(g == "management-api" or g.startswith("sess-") for g in groups)
     assert not os.path.exists("/tmp/evil-was-here")
-    for path in glob.glob(os.path.join(isolated.home, "conf", "sessions", "*.conf")):
+    programs = glob.glob(os.path.join(isolated.home, "workspace", "sessions", "*", ".session-program.conf"))
+    assert len(programs) >= len(HOSTILE_TASKS)
+    for path in programs:
         with open(path) as f:
             text = f.read()
         assert text.count("[") == 1 and "evil" not in text and "ENV_" not in text

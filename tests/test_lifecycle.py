@@ -121,3 +121,17 @@ def test_fifty_sessions_back_to_back_all_reach_a_final_state(system):
     finals = [system.wait_status(sid, FINAL) for sid in ids]
     assert [r["status"] for r in finals] == ["completed", "failed"] * 25
     assert set(ids) <= {r["sessionId"] for r in rpc.sessions.listSessions()}
+
+
+def test_an_ended_session_leaves_supervisord_and_keeps_its_config_in_its_directory(system):
+    rpc = system.rpc()
+    live = system.spawn("sleep 30")
+    assert live["group"] in {p["group"] for p in rpc.supervisor.getAllProcessInfo()}
+    assert os.path.exists(os.path.join(system.home, "conf", "sessions", live["group"] + ".conf"))
+    rpc.sessions.stopSession(live["sessionId"])
+    system.wait_status(live["sessionId"], FINAL)
+    assert live["group"] not in {p["group"] for p in rpc.supervisor.getAllProcessInfo()}
+    assert not os.path.exists(os.path.join(system.home, "conf", "sessions", live["group"] + ".conf"))
+    with open(os.path.join(live["sessionDir"], ".session-program.conf")) as f:
+        assert f.read().startswith("[program:%s]" % live["group"])
+    assert rpc.supervisor.reloadConfig() == [[[], [], []]]

@@ -7,7 +7,7 @@ from supervisor_sessions.faults import Faults
 
 from conftest import FINAL, wait_for
 
-METHODS = ["createSession", "getAPIVersion", "getSession", "listSessions", "removeSession", "stopSession",
+METHODS = ["countSessions", "createSession", "getAPIVersion", "getSession", "listSessions", "removeSession", "stopSession",
            "tailSessionLog"]
 
 
@@ -76,3 +76,33 @@ def test_no_record_holds_an_unset_value(system):
     system.run("true")
     for record in system.rpc().sessions.listSessions():
         assert all(value is not None for value in record.values())
+
+
+def test_list_sessions_filters_and_pages_newest_first(system):
+    rpc = system.rpc()
+    ids = [system.run("exit %d" % (i % 2))["sessionId"] for i in range(4)]
+    newest = [r["sessionId"] for r in rpc.sessions.listSessions({"newestFirst": True, "limit": 4})]
+    assert newest == ids[::-1]
+    failed = [r["sessionId"] for r in rpc.sessions.listSessions({"status": "failed", "newestFirst": True,
+                                                                   "limit": 2})]
+    assert failed == [ids[3], ids[1]]
+    oldest = [r["sessionId"] for r in rpc.sessions.listSessions()]
+    assert oldest[-4:] == ids
+    assert rpc.sessions.listSessions({"newestFirst": True, "offset": 1, "limit": 1})[0]["sessionId"] == ids[2]
+
+
+@pytest.mark.parametrize("query", [{"status": "nope"}, {"limit": -1}, {"offset": "1"}, {"sort": "x"}, "x"])
+def test_a_bad_list_query_is_invalid(system, query):
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        system.rpc().sessions.listSessions(query)
+    assert info.value.faultCode == Faults.INVALID_SPEC
+
+
+def test_count_sessions_counts_every_state(system):
+    rpc = system.rpc()
+    before = rpc.sessions.countSessions()
+    system.run("exit 1")
+    after = rpc.sessions.countSessions()
+    assert after["failed"] == before["failed"] + 1 and after["total"] == before["total"] + 1
+    assert after["total"] == len(rpc.sessions.listSessions())
+    assert set(after) == {"starting", "running", "completed", "failed", "stopped", "interrupted", "total"}

@@ -2,6 +2,7 @@
 import argparse
 import logging
 import os
+import shlex
 import sys
 
 from .groups import quarantine_broken_configs
@@ -53,11 +54,16 @@ def serve(settings):
 
 
 def ctl(settings, args):
-    """Run supervisorctl against the instance of SESSIONS_HOME."""
+    """Run supervisorctl against the instance of SESSIONS_HOME.
+
+    supervisorctl joins its arguments with spaces, which loses the shell's quoting; passing them as one
+    shell-quoted line keeps `sessions spawn coder gemini 'a task; with spaces'` intact.
+    """
     if not os.path.exists(settings.supervisord_conf):
         sys.exit("supervisor-sessions: no instance in %s (run `supervisor-sessions serve` first)" % settings.home)
+    line = [shlex.join(args)] if args else []
     os.execv(sys.executable, [sys.executable, "-m", "supervisor.supervisorctl", "-c",
-                              settings.supervisord_conf] + list(args))
+                              settings.supervisord_conf] + line)
 
 
 def main(argv=None):

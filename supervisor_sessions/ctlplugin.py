@@ -117,7 +117,7 @@ class SessionsControllerPlugin(ControllerPluginBase):
         record = self._rpc().getSession(options.id)
         for key in ("sessionId", "name", "status", "reason", "runtime", "agent", "provider", "pid", "port",
                     "exitCode", "createdAt", "startTime", "endTime", "sessionDir", "logFile", "task"):
-            if key not in record:
+            if record.get(key, "") == "":
                 continue
             value = record[key]
             if key in ("createdAt", "startTime", "endTime"):

@@ -9,11 +9,14 @@ SOCKET_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 KEY_FILE_NAME = ".management-api-key"
 
 
+_RESOURCE_MARKERS = {"templates": "session.conf.j2", "conf.d": "sessions.conf"}
+
+
 def resource_dir(name):
     """The directory of `templates` or `conf.d`: beside the package in a checkout, else installed data."""
     for base in (os.path.dirname(PACKAGE_DIR), os.path.join(sys.prefix, "share", "supervisor-sessions")):
         path = os.path.join(base, name)
-        if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, _RESOURCE_MARKERS[name])):
             return path
     raise FileNotFoundError("cannot find the %r directory of supervisor-sessions" % name)
 

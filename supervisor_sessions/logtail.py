@@ -17,18 +17,31 @@ def _incomplete_tail(data):
     return 0
 
 
+def _tail_of(path, length):
+    """The last `length` bytes of `path` (b"" when it does not exist)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - length))
+            return f.read(length)
+    except FileNotFoundError:
+        return b""
+
+
 def read_log(path, offset, length):
     """(text, next_offset, overflow) of up to `length` bytes of `path` from `offset` (< 0: the last bytes).
 
-    A missing file reads as empty. `overflow` is true when the file is shorter than `offset`, that is,
-    it was truncated at its size cap and the bytes in between are gone; reading then restarts at 0.
+    The log rotates once at its cap into `path`.1. Read from the end, the text continues into that
+    previous part when the current one is shorter than `length`. `overflow` is true when the file is
+    shorter than `offset`, that is, it rotated and the bytes in between are no longer followed; reading
+    then restarts at 0. A missing file reads as empty.
     """
     length = min(length, MAX_CHUNK)
+    from_end = offset < 0
     try:
         with open(path, "rb") as f:
             size = f.seek(0, os.SEEK_END)
             overflow = offset > size
-            if offset < 0:
+            if from_end:
                 offset = max(0, size - length)
             elif overflow:
                 offset = 0
@@ -36,9 +49,11 @@ def read_log(path, offset, length):
             data = f.read(length)
     except FileNotFoundError:
         return "", 0, False
+    previous = _tail_of(path + ".1", length - len(data)) if from_end and len(data) < length else b""
+    data = previous + data
     skip = 0
     while skip < min(3, len(data)) and data[skip] & 0xC0 == 0x80:
         skip += 1  # started inside a character: begin at the next one
     end = len(data) - _incomplete_tail(data[skip:]) if len(data) > skip else len(data)
     text = data[skip:end].decode("utf-8", "replace")
-    return _NOT_XML.sub("\ufffd", text), offset + end, overflow
+    return _NOT_XML.sub("\ufffd", text), max(offset, offset + end - len(previous)), overflow

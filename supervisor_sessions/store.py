@@ -109,7 +109,9 @@ class SessionStore:
     def remove(self, session_id):
         """Delete the session directory and its log."""
         shutil.rmtree(self.session_dir(session_id), ignore_errors=True)
-        try:
-            os.unlink(self.settings.log_file(session_id))
-        except FileNotFoundError:
-            pass
+        log_file = self.settings.log_file(session_id)
+        for path in (log_file, log_file + ".1"):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass

@@ -112,6 +112,9 @@ def test_every_runtime_renders_one_program_without_the_task(runtime, tmp_path):
     process = config.process_configs[0]
     assert shlex.split(process.command) == command
     assert (process.autostart, process.startsecs, process.stopasgroup, process.killasgroup) == (False, 0, True, True)
+    assert (process.stdout_logfile, process.stdout_logfile_maxbytes, process.stdout_logfile_backups) == (
+        str(tmp_path / "x.log"), 512, 1)
+    assert process.directory == str(tmp_path / sid) and process.redirect_stderr
     assert HOSTILE in rendered.argv or rendered.argv[-1].endswith("/.session-task")
     assert set(rendered.mcp_forms) <= set(mcp.FORMS)
     assert all(isinstance(name, str) for name in rendered.secrets)
@@ -332,3 +335,11 @@ def test_the_generated_api_key_is_private_and_stable(tmp_path):
     assert generated and len(key) >= 40
     assert stat.S_IMODE(os.stat(settings.key_file).st_mode) == 0o600
     assert ensure_api_key(settings, {}) == (key, False)
+
+
+def test_reading_from_the_end_continues_into_the_rotated_half(tmp_path):
+    path = tmp_path / "log"
+    (tmp_path / "log.1").write_bytes(b"old-1\nold-2\n")
+    path.write_bytes(b"new\n")
+    assert read_log(str(path), -1, 10) == ("old-2\nnew\n", 4, False)
+    assert read_log(str(path), 0, 10) == ("new\n", 4, False)

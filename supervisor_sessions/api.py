@@ -308,8 +308,14 @@ def _sse(text, event=None):
 
 
 def _follow(proxy, sid, sse, disconnected, followers):
-    """Stream the log from its start, then new output as it comes, until the session has ended."""
+    """Stream the log from its start, then new output as it comes, until the session has ended.
+
+    waitress sends the headers with the first non-empty chunk: a plain follower of a silent worker
+    sees them with its first output; an event stream starts with a comment so they go out at once.
+    """
     try:
+        if sse:
+            yield b": following\n\n"  # headers go out with the first chunk: send them now
         offset, last_write = 0, time.monotonic()
         while not disconnected():
             ended = proxy.sessions.getSession(sid)["status"] in FINAL

@@ -82,6 +82,25 @@ class System:
         wait_for(answering, timeout, interval=0.05, message="supervisord and the API to answer")
         return self
 
+    def http(self, method, path, body=None, auth=True, token=None, headers=None, raw=None):
+        """One request to the API: (status, JSON or text body, [(header, value)] as sent on the wire)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        sent = dict(headers or {})
+        if auth:
+            sent["Authorization"] = "Bearer " + (self.key if token is None else token)
+        if body is not None:
+            raw = json.dumps(body).encode()
+            sent["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=raw, headers=sent)
+            response = conn.getresponse()
+            payload = response.read()
+        finally:
+            conn.close()
+        if response.getheader("Content-Type", "").startswith("application/json"):
+            return response.status, json.loads(payload), response.getheaders()
+        return response.status, payload.decode("utf-8", "replace"), response.getheaders()
+
     def api_status(self, path):
         """The HTTP status of an unauthenticated GET on the API."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)

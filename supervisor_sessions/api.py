@@ -21,7 +21,7 @@ from waitress.task import WSGITask
 from . import __version__, monitor
 from .client import server_proxy
 from .events import FINAL, STATUSES
-from .faults import HTTP_STATUS, Faults, InvalidSpec
+from .faults import HTTP_STATUS, InvalidSpec
 from .naming import is_session_id
 from .openapi import openapi_document
 from .spec import parse_spec

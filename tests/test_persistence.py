@@ -4,7 +4,7 @@ import signal
 
 import psutil
 
-from conftest import FINAL, System, pids_matching, wait_for
+from conftest import FINAL, pids_matching, wait_for
 
 
 def listed(system):

@@ -19,6 +19,7 @@ from waitress.channel import HTTPChannel
 from waitress.task import WSGITask
 
 from . import __version__, monitor
+from .metrics import ApiMetrics
 from .client import server_proxy
 from .events import FINAL, STATUSES
 from .faults import HTTP_STATUS, InvalidSpec
@@ -42,8 +43,8 @@ ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 40
                409: "conflict", 413: "payload_too_large", 429: "too_many_requests", 500: "internal_error",
                503: "unavailable", 507: "insufficient_storage"}
 RECORD_FIELDS = ("sessionId", "name", "agent", "task", "provider", "runtime", "status", "reason",
-                 "createdAt", "startTime", "endTime", "duration", "exitCode", "pid", "port", "sessionDir",
-                 "logFile")
+                 "createdAt", "startTime", "endTime", "duration", "exitCode", "pid", "port", "timeoutSeconds",
+                 "sessionDir", "logFile")
 
 
 class ApiError(Exception):
@@ -126,11 +127,16 @@ def _session_id(value):
     return value
 
 
-def create_app(settings, api_key):
-    """A new Bottle app serving the API for `settings`, guarded by `api_key` (no module-level state)."""
+def create_app(settings, api_key, metrics_public=False):
+    """A new Bottle app serving the API for `settings`, guarded by `api_key` (no module-level state).
+
+    /metrics needs the key too unless `metrics_public`.
+    """
     app = bottle.Bottle()
     local = threading.local()
     followers = threading.BoundedSemaphore(MAX_FOLLOWERS)
+    sampler = monitor.TreeSampler()
+    metrics = ApiMetrics()
     started = time.time()
     expected = ("Bearer " + api_key).encode("utf-8")
 
@@ -145,11 +151,14 @@ def create_app(settings, api_key):
             raise ApiError(401, "a valid 'Authorization: Bearer <MANAGEMENT_API_KEY>' header is required",
                            {"WWW-Authenticate": 'Bearer realm="supervisor-sessions"'})
 
+    def needs_auth(path):
+        return path.startswith("/v1/") or (path == "/metrics" and not metrics_public)
+
     def guard(callback):
         """Auth for /v1/, and every failure as a JSON error (never a traceback)."""
         def wrapper(*args, **kwargs):
             try:
-                if bottle.request.path.startswith("/v1/"):
+                if needs_auth(bottle.request.path):
                     check_auth()
                 return callback(*args, **kwargs)
             except bottle.HTTPResponse:
@@ -157,7 +166,8 @@ def create_app(settings, api_key):
             except ApiError as e:
                 return _error(e.status, e.message, e.headers)
             except xmlrpc.client.Fault as e:
-                return _error(HTTP_STATUS.get(e.faultCode, 500), e.faultString)
+                status = HTTP_STATUS.get(e.faultCode, 500)
+                return _error(status, e.faultString, {"Retry-After": "5"} if status == 429 else None)
             except (OSError, xmlrpc.client.ProtocolError) as e:
                 local.proxy = None
                 return _error(503, "supervisord is not answering on %s (%s)" % (settings.socket_path,
@@ -167,6 +177,18 @@ def create_app(settings, api_key):
                 return _error(500, "internal error; the API's log has the details")
         return wrapper
 
+    def measured(callback, route):
+        """Count and time every answer, errors of `guard` included, by its route rule (not the raw path:
+        ids would explode the labels)."""
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            out = callback(*args, **kwargs)
+            status = out.status_code if isinstance(out, bottle.HTTPResponse) else bottle.response.status_code
+            metrics.observe_request(bottle.request.method, route.rule, status, time.perf_counter() - started)
+            return out
+        return wrapper
+
+    app.install(_RoutePlugin(measured))  # Bottle applies plugins installed later inside earlier ones
     app.install(guard)
 
     def default_error(error):
@@ -202,10 +224,14 @@ def create_app(settings, api_key):
         except InvalidSpec as e:
             raise ApiError(400, e.message) from None
         fields = {"agent": spec.agent, "task": spec.task, "provider": spec.provider, "runtime": spec.runtime}
-        fields.update({k: v for k, v in (("name", spec.name), ("env", spec.env)) if v})
+        fields.update({k: v for k, v in (("name", spec.name), ("env", spec.env),
+                                         ("timeoutSeconds", spec.timeout_seconds)) if v})
+        started = time.perf_counter()
         record = rpc().sessions.createSession(fields)
+        metrics.spawns.observe(time.perf_counter() - started)
         sid = record["sessionId"]
-        return _json(202, {"sessionId": sid, "status": "accepted", "message": "Worker session created",
+        message = "Worker session queued" if record["status"] == "queued" else "Worker session created"
+        return _json(202, {"sessionId": sid, "status": "accepted", "message": message,
                            "sessionDir": record["sessionDir"], "logFile": record["logFile"]},
                      {"Location": "/v1/sessions/" + sid})
 
@@ -232,6 +258,7 @@ def create_app(settings, api_key):
         lines = _query_int("tail", DEFAULT_TAIL_LINES, 0, MAX_TAIL_LINES)
         proxy = rpc()
         shown = present(proxy.sessions.getSession(sid))
+        shown["resources"] = sampler.sample(shown["pid"]) if shown["pid"] else None
         text = ""
         if lines:
             text, _, _ = proxy.sessions.tailSessionLog(sid, -1, min(1024 * 1024, max(64 * 1024, lines * 1024)))
@@ -274,6 +301,11 @@ def create_app(settings, api_key):
         bottle.response.set_header("X-Accel-Buffering", "no")
         return _follow(proxy, sid, sse, disconnected, followers)
 
+    @app.get("/metrics")
+    def prometheus_metrics():
+        body = metrics.render(rpc().sessions.countSessions())
+        return bottle.HTTPResponse(body, status=200, headers={"Content-Type": metrics.content_type})
+
     @app.get("/v1/status")
     def status():
         counts = rpc().sessions.countSessions()
@@ -282,12 +314,25 @@ def create_app(settings, api_key):
             "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "api": {"uptime": int(time.time() - started), "version": __version__},
-            "workers": {"active": counts["starting"] + counts["running"], "total": total, "byStatus": counts},
+            "workers": {"active": counts["starting"] + counts["running"], "queued": counts["queued"],
+                        "total": total, "byStatus": counts},
             "gpu": monitor.gpu_status(),
             "system": monitor.system_status(settings.home),
         }
 
     return app
+
+
+class _RoutePlugin:
+    """A Bottle plugin that hands each callback its route, so a wrapper can label by route rule."""
+
+    api = 2
+
+    def __init__(self, wrap):
+        self.wrap = wrap
+
+    def apply(self, callback, route):
+        return self.wrap(callback, route)
 
 
 def _read_whole_log(proxy, sid):
@@ -355,7 +400,8 @@ def serve(settings):
     """Run the API with waitress on settings.api_host:settings.api_port (blocks)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     exit_with_parent()
-    app = create_app(settings, os.environ.get("MANAGEMENT_API_KEY", ""))
+    app = create_app(settings, os.environ.get("MANAGEMENT_API_KEY", ""),
+                     metrics_public=os.environ.get("METRICS_PUBLIC", "").lower() in ("1", "true", "yes"))
     server = waitress.create_server(app, host=settings.api_host, port=settings.api_port, threads=THREADS,
                                     channel_request_lookahead=1, channel_timeout=60,
                                     max_request_body_size=MAX_BODY_BYTES + 65536, ident="supervisor-sessions")

@@ -3,7 +3,8 @@ import time
 
 from supervisor.states import ProcessStates
 
-ACTIVE = frozenset({"starting", "running"})
+LIVE = frozenset({"starting", "running"})            # a worker process exists
+ACTIVE = LIVE | {"queued"}                            # not ended yet
 FINAL = frozenset({"completed", "failed", "stopped", "interrupted"})
 STATUSES = ACTIVE | FINAL
 

@@ -8,8 +8,9 @@ ours live in 1000-1099 so a client can always tell them apart.
 class Faults:
     INVALID_SPEC = 1001       # the create spec or an argument is malformed
     NO_SUCH_SESSION = 1002    # no session has this id
-    SESSION_ACTIVE = 1003     # the session is still starting or running
+    SESSION_ACTIVE = 1003     # the session is still queued, starting or running
     STORAGE_FULL = 1004       # the disk refused a write (full, quota, read-only)
+    QUEUE_FULL = 1005         # MAX_QUEUED_SESSIONS sessions already wait
     INTERNAL = 1099           # a bug of ours; the message carries the traceback's last line
 
 
@@ -18,6 +19,7 @@ HTTP_STATUS = {
     Faults.NO_SUCH_SESSION: 404,
     Faults.SESSION_ACTIVE: 409,
     Faults.STORAGE_FULL: 507,
+    Faults.QUEUE_FULL: 429,
     Faults.INTERNAL: 500,
 }
 
@@ -46,3 +48,7 @@ class SessionActive(SessionError):
 
 class StorageFull(SessionError):
     code = Faults.STORAGE_FULL
+
+
+class QueueFull(SessionError):
+    code = Faults.QUEUE_FULL

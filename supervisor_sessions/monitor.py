@@ -5,6 +5,7 @@ reason, never an exception.
 """
 import os
 import threading
+import time
 
 import psutil
 
@@ -78,3 +79,61 @@ def system_status(path):
                  "percent": disk.percent},
         "load": list(os.getloadavg()),
     }
+
+
+def _gpu_memory_of(pids):
+    """Bytes of GPU memory used by `pids` on every GPU, or None where NVML cannot tell."""
+    try:
+        pynvml = _nvml()
+        used = 0
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if proc.pid in pids and proc.usedGpuMemory:
+                    used += int(proc.usedGpuMemory)
+        return used
+    except Exception:  # RuntimeError: no NVML; NVMLError: a query this GPU or driver does not support
+        return None
+
+
+MAX_TRACKED_TREES = 1024
+
+
+class TreeSampler:
+    """CPU percent, RSS, process count and GPU memory of a worker's whole process tree.
+
+    CPU percent is measured between two readings of the same tree (the first reading: since the worker
+    started), as `top` does, so a reading never has to sleep.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._last = {}  # (pid, create_time) -> (wall time, cpu seconds of the tree)
+
+    def sample(self, pid):
+        """The readings of the tree rooted at `pid`, or None when it is gone."""
+        try:
+            root = psutil.Process(pid)
+            key = (pid, root.create_time())
+            tree = [root] + root.children(recursive=True)
+        except psutil.Error:
+            return None
+        cpu, rss, alive = 0.0, 0, []
+        for process in tree:
+            try:
+                with process.oneshot():
+                    times = process.cpu_times()
+                    cpu += times.user + times.system
+                    rss += process.memory_info().rss
+                alive.append(process.pid)
+            except psutil.Error:
+                pass
+        now = time.time()
+        with self._lock:
+            since, cpu_before = self._last.get(key, (key[1], 0.0))
+            self._last[key] = (now, cpu)
+            if len(self._last) > MAX_TRACKED_TREES:
+                self._last = {k: v for k, v in self._last.items() if psutil.pid_exists(k[0])}
+        percent = 100.0 * max(0.0, cpu - cpu_before) / max(now - since, 1e-3)
+        return {"cpuPercent": round(percent, 1), "rss": rss, "processes": len(alive),
+                "gpuMemory": _gpu_memory_of(set(alive))}

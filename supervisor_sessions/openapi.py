@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the Management API, served at /v1/openapi.json."""
+from .events import STATUSES
 
-_STATUSES = ["starting", "running", "completed", "failed", "stopped", "interrupted"]
+_STATUSES = sorted(STATUSES)
 _NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
 _MS = {"type": ["integer", "null"], "description": "ms since the epoch"}
 
@@ -13,7 +14,7 @@ def _error_response(description):
 def _errors(*statuses):
     text = {400: "bad request: a field, query or body is invalid", 401: "missing or wrong bearer token",
             404: "no such session or route", 409: "conflict with the session's state",
-            413: "body too large", 429: "too many log followers", 503: "supervisord is not answering",
+            413: "body too large", 429: "the queue is full, or too many log followers (see Retry-After)", 503: "supervisord is not answering",
             507: "the disk is full"}
     return {str(s): _error_response(text[s]) for s in statuses}
 
@@ -44,6 +45,7 @@ def openapi_document(version):
         "duration": {"type": ["integer", "null"], "description": "ms from start to end (or now)"},
         "exitCode": {"type": ["integer", "null"]}, "pid": {"type": ["integer", "null"]},
         "port": {"type": ["integer", "null"]},
+        "timeoutSeconds": {"type": ["integer", "null"]},
         "sessionDir": {"type": ["string", "null"]}, "logFile": {"type": ["string", "null"]},
     }
     schemas = {
@@ -59,6 +61,8 @@ def openapi_document(version):
                 "name": {"type": "string", "maxLength": 200},
                 "env": {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 64,
                         "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"}},
+                "timeoutSeconds": {"type": "integer", "minimum": 1,
+                                   "description": "stop the worker after this long (status failed, reason timeout)"},
             }},
         "Accepted": {"type": "object", "required": ["sessionId", "status", "message", "sessionDir", "logFile"],
                      "properties": {"sessionId": {"type": "string", "format": "uuid"},
@@ -78,6 +82,7 @@ def openapi_document(version):
             "timestamp": {"type": "string"},
             "api": {"type": "object", "properties": {"uptime": {"type": "integer"}, "version": {"type": "string"}}},
             "workers": {"type": "object", "properties": {"active": {"type": "integer"},
+                                                         "queued": {"type": "integer"},
                                                          "total": {"type": "integer"},
                                                          "byStatus": {"type": "object"}}},
             "gpu": {"type": "object", "required": ["available", "gpus"], "properties": {
@@ -101,7 +106,7 @@ def openapi_document(version):
             "post": {"summary": "Spawn a worker session",
                      "requestBody": {"required": True, "content": _json_content("SessionRequest")},
                      "responses": {"202": {"description": "accepted", "content": _json_content("Accepted")},
-                                   **_errors(400, 401, 413, 503, 507)}},
+                                   **_errors(400, 401, 413, 429, 503, 507)}},
             "get": {"summary": "List sessions, newest first",
                     "parameters": [_query("status", {"type": "string", "enum": _STATUSES}, "only this status"),
                                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,

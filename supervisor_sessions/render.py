@@ -5,6 +5,8 @@ plugin reads back as Python objects, so user text never passes through rendered 
   argv       the worker's command line (a list; may use `task`, `agent`, `provider`, `session_dir`, ...)
   secrets    names of environment variables the worker inherits from supervisord (its keys)
   mcp_forms  the MCP configuration files the runtime reads (see mcp.py)
+  exclusive  (optional) resources two live sessions may not hold at once, e.g. "tcp:3000" or "gpu:0":
+             a session that needs one that is held waits in the queue
 """
 import os
 import re
@@ -54,15 +56,20 @@ class Rendered:
     argv: list
     secrets: tuple
     mcp_forms: tuple
+    exclusive: tuple
 
 
 class Renderer:
-    """Loads the templates once and renders a runtime's program section for a session."""
+    """Loads the templates once and renders a runtime's program section for a session.
 
-    def __init__(self, templates_dir=None):
-        self.templates_dir = templates_dir or resource_dir("templates")
+    `overlay` is a directory of the user's (SESSIONS_TEMPLATES_DIR) searched before the built-in
+    templates: its runtimes/*.conf.j2 add runtimes or replace built-in ones.
+    """
+
+    def __init__(self, overlay=None):
+        self.templates_dirs = [d for d in (overlay, resource_dir("templates")) if d and os.path.isdir(d)]
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(self.templates_dir),
+            loader=jinja2.FileSystemLoader(self.templates_dirs),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             autoescape=False,
@@ -70,9 +77,10 @@ class Renderer:
         self.env.filters["ini_value"] = ini_value
         self.env.filters["shell_join"] = shell_join
         self.env.globals["provider_keys"] = PROVIDER_KEYS
-        runtimes_dir = os.path.join(self.templates_dir, "runtimes")
-        self.runtimes = frozenset(n[:-len(RUNTIME_SUFFIX)] for n in os.listdir(runtimes_dir)
-                                  if n.endswith(RUNTIME_SUFFIX))
+        self.runtimes = frozenset(
+            name[:-len(RUNTIME_SUFFIX)] for directory in self.templates_dirs
+            if os.path.isdir(os.path.join(directory, "runtimes"))
+            for name in os.listdir(os.path.join(directory, "runtimes")) if name.endswith(RUNTIME_SUFFIX))
 
     def render(self, runtime, context):
         """Render `runtime` with `context`; return the ini text and the runtime's declarations."""
@@ -80,9 +88,12 @@ class Renderer:
         argv = list(getattr(module, "argv", ()))
         if not argv or not all(isinstance(a, str) for a in argv):
             raise ValueError("runtime %s must set argv to a non-empty list of strings" % runtime)
+        exclusive = tuple(getattr(module, "exclusive", ()))
+        if not all(isinstance(e, str) and e for e in exclusive):
+            raise ValueError("runtime %s must set exclusive to a list of resource names" % runtime)
         return Rendered(ini=str(module), argv=argv,
                         secrets=tuple(getattr(module, "secrets", ())),
-                        mcp_forms=tuple(getattr(module, "mcp_forms", ())))
+                        mcp_forms=tuple(getattr(module, "mcp_forms", ())), exclusive=exclusive)
 
     def render_file(self, name, context):
         """Render a plain template (such as supervisord.conf.j2) to text."""

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 import traceback
 
 from supervisor import events
@@ -18,8 +19,8 @@ from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates
 from supervisor.xmlrpc import RPCError
 
 from . import API_VERSION, groups, procs
-from .events import ACTIVE, FINAL, STATUSES, now_ms, state_change
-from .faults import Faults, InvalidSpec, NoSuchSession, SessionActive, SessionError
+from .events import ACTIVE, FINAL, LIVE, STATUSES, now_ms, state_change
+from .faults import Faults, InvalidSpec, NoSuchSession, QueueFull, SessionActive, SessionError
 from .logtail import read_log
 from .naming import group_name, is_session_id, new_session_id, session_id_of_group
 from .render import Renderer
@@ -46,6 +47,7 @@ def _guarded(method):
     @functools.wraps(method)
     def guarded(self, *args):
         try:
+            self._enforce_deadlines()
             return method(self, *args)
         except RPCError:
             raise
@@ -98,11 +100,13 @@ class SessionsNamespaceRPCInterface:
         self.supervisord = supervisord
         self.settings = settings
         self.store = SessionStore(settings)
-        self.renderer = renderer or Renderer()
+        self.renderer = renderer or Renderer(settings.templates_overlay)
         self._supervisor = SupervisorNamespaceRPCInterface(supervisord)
         self._log = supervisord.options.logger
         self._records = {}
         self._stop_snapshots = {}
+        self._deadlines = {}      # session id -> time.time() by which its worker must have ended
+        self._timed_out = set()   # sessions being stopped because they ran too long
 
     # ---- life cycle inside supervisord -------------------------------------------------------------
 
@@ -118,14 +122,16 @@ class SessionsNamespaceRPCInterface:
         # Kept in creation order, which listSessions serves without sorting.
         self._records = dict(sorted(loaded.items(), key=lambda item: item[1].get("createdAt", 0)))
         for sid, record in self._records.items():
-            if record.get("status") in ACTIVE:
+            if record.get("status") in LIVE:
                 if record.get("pid") and procs.kill_orphaned_worker(record["pid"], record.get("startTime", 0)):
                     self._log.warn("sessions: killed orphaned worker %s of %s" % (record["pid"], sid))
                 self._update(sid, {"status": "interrupted", "endTime": now_ms(),
                                    "reason": "supervisord stopped while the worker ran"})
-            elif group_name(sid) in self.supervisord.process_groups:
+            elif record.get("status") in FINAL and group_name(sid) in self.supervisord.process_groups:
                 self._detach(sid)
         events.subscribe(events.ProcessStateEvent, self._on_state)
+        events.subscribe(events.Tick5Event, self._on_tick)
+        events.subscribe(events.SupervisorRunningEvent, self._on_supervisor_running)
 
     def _is_subscribed(self):
         return (events.ProcessStateEvent, self._on_state) in events.callbacks
@@ -151,13 +157,85 @@ class SessionsNamespaceRPCInterface:
             new_state = process.get_state()
             shutting_down = self.supervisord.options.mood < SupervisorStates.RUNNING
             update = state_change(process, new_state, event.expected, shutting_down)
+            if update and update["status"] == "running" and self._records[sid].get("timeoutSeconds"):
+                self._deadlines[sid] = time.time() + self._records[sid]["timeoutSeconds"]
+            if update and update["status"] in FINAL:
+                self._deadlines.pop(sid, None)
+                if sid in self._timed_out:
+                    self._timed_out.discard(sid)
+                    update.update(status="failed", reason="timeout")
             if update:
                 self._update(sid, update)
             if new_state in _ENDED_STATES and process.pid:
                 procs.kill_group(process.pid)
                 procs.kill_snapshot(self._stop_snapshots.pop(sid, ()))
+            if update and update["status"] in FINAL and not shutting_down:
+                self._admit(from_event=True)
         except Exception:
             self._log.critical("sessions: state listener failed: %s" % traceback.format_exc())
+
+    def _on_supervisor_running(self, event):
+        """supervisord's main loop begins: start the sessions that were still queued when it stopped."""
+        try:
+            self._admit(from_event=True)
+        except Exception:
+            self._log.critical("sessions: admission failed: %s" % traceback.format_exc())
+
+    def _on_tick(self, event):
+        """Every 5 s: stop workers past their deadline (calls also check, so clients that poll see it sooner)."""
+        try:
+            self._enforce_deadlines()
+        except Exception:
+            self._log.critical("sessions: tick failed: %s" % traceback.format_exc())
+
+    def _enforce_deadlines(self):
+        now = time.time()
+        for sid in [sid for sid, deadline in self._deadlines.items() if deadline <= now]:
+            del self._deadlines[sid]
+            process = self._process(sid)
+            if process is not None and process.get_state() in RUNNING_STATES:
+                self._log.warn("sessions: %s ran past its timeout; stopping it" % sid)
+                self._timed_out.add(sid)
+                self._stop_process(sid, process)
+
+    def _admissible(self, newcomer=None):
+        """Ids of the queued sessions (and of `newcomer`, a record not stored yet) that may start now:
+        oldest first, while slots are free and their exclusive resources are not held. A session waiting
+        for a resource does not hold back those behind it."""
+        live = [r for r in self._records.values() if r["status"] in LIVE]
+        slots = self.settings.max_concurrent - len(live)
+        held = {name for r in live for name in r.get("exclusive", ())}
+        waiting = [r for r in self._records.values() if r["status"] == "queued"] + ([newcomer] if newcomer else [])
+        chosen = []
+        for record in waiting:
+            if slots <= 0:
+                break
+            if not held.intersection(record.get("exclusive", ())):
+                chosen.append(record["sessionId"])
+                slots -= 1
+                held.update(record.get("exclusive", ()))
+        return chosen
+
+    def _admit(self, from_event=False):
+        """Start every queued session that may start now."""
+        for sid in self._admissible():
+            self._launch(sid, from_event)
+
+    def _launch(self, sid, from_event=False):
+        """Start a created session's worker. Inside an event callback supervisord is in the middle of
+        reaping, so the process is only spawned and the main loop carries it on; from an RPC call the
+        stock startProcess also reports a spawn error at once."""
+        self._update(sid, {"status": "starting"})
+        group = group_name(sid)
+        try:
+            if from_event:
+                self._process(sid).spawn()
+            else:
+                self._supervisor.startProcess(group, False)
+        except RPCError as e:
+            if self._records[sid]["status"] in LIVE:
+                self._update(sid, {"status": "failed", "endTime": now_ms(),
+                                   "reason": "could not spawn: %s" % e.text})
 
     def _update(self, sid, fields):
         record = self._records[sid]
@@ -225,7 +303,7 @@ class SessionsNamespaceRPCInterface:
         @param struct spec  {agent, task, provider, runtime?, name?, env?}
         @return struct session  the session record (status starting, running or failed)
         """
-        spec = parse_spec(spec, self.renderer.runtimes)
+        spec = parse_spec(spec, self.renderer.runtimes, self.settings.timeout_max)
         sid = new_session_id()
         group = group_name(sid)
         session_dir = self.store.session_dir(sid)
@@ -239,10 +317,12 @@ class SessionsNamespaceRPCInterface:
             "stop_wait_secs": self.settings.stop_wait_secs})
         config = groups.parse_group(self.supervisord.options, rendered.ini, group,
                                     self.settings.session_conf_dir, command)
+        self._check_queue_room({"sessionId": sid, "status": "queued", "exclusive": list(rendered.exclusive)})
         record = {"sessionId": sid, "name": spec.name, "agent": spec.agent, "task": spec.task,
-                  "provider": spec.provider, "runtime": spec.runtime, "status": "starting",
+                  "provider": spec.provider, "runtime": spec.runtime, "status": "queued",
                   "createdAt": now_ms(), "port": port, "group": group, "sessionDir": session_dir,
-                  "logFile": self.settings.log_file(sid)}
+                  "logFile": self.settings.log_file(sid), "exclusive": list(rendered.exclusive),
+                  "timeoutSeconds": spec.timeout_seconds or self.settings.timeout_default}
         session_env = {"SESSION_ID": sid, "SESSION_DIR": session_dir, "HOME": session_dir,
                        "SESSION_PORT": str(port), "PROXY_PORT": str(port),
                        "MCP_CONFIG": os.path.join(session_dir, ".mcp.json")}
@@ -267,13 +347,20 @@ class SessionsNamespaceRPCInterface:
                 "runtime %s needs the program %r, which is not installed (not found on PATH)"
                 % (spec.runtime, rendered.argv[0]))})
             return _wire(record)
-        try:
-            self._supervisor.startProcess(group, False)
-        except RPCError as e:
-            if record["status"] in ACTIVE:
-                self._update(sid, {"status": "failed", "endTime": now_ms(),
-                                   "reason": "could not spawn: %s" % e.text})
+        self._admit()
+        if record["status"] == "queued":
+            self._log.info("sessions: %s queued" % sid)
         return _wire(record)
+
+    def _check_queue_room(self, newcomer):
+        """Raise QueueFull when `newcomer` would have to wait and MAX_QUEUED_SESSIONS already wait."""
+        if newcomer["sessionId"] in self._admissible(newcomer):
+            return
+        waiting = sum(r["status"] == "queued" for r in self._records.values())
+        if waiting >= self.settings.max_queued:
+            raise QueueFull("%d sessions may run and %d may wait (MAX_CONCURRENT_SESSIONS, "
+                            "MAX_QUEUED_SESSIONS), and both are full; try again when one ends"
+                            % (self.settings.max_concurrent, self.settings.max_queued))
 
     @_guarded
     def getSession(self, sessionId):
@@ -332,11 +419,14 @@ class SessionsNamespaceRPCInterface:
         if process is None or process.get_state() not in RUNNING_STATES:
             self._update(sessionId, {"status": "stopped", "endTime": now_ms(), "reason": "stopped on request"})
             return _wire(record)
-        if process.pid:
-            self._stop_snapshots[sessionId] = procs.snapshot_descendants(process.pid)
-        self._supervisor.stopProcess(group_name(sessionId), False)
+        self._stop_process(sessionId, process)
         self._log.info("sessions: stopping %s" % sessionId)
         return _wire(record)
+
+    def _stop_process(self, sid, process):
+        if process.pid:
+            self._stop_snapshots[sid] = procs.snapshot_descendants(process.pid)
+        self._supervisor.stopProcess(group_name(sid), False)
 
     @_guarded
     def removeSession(self, sessionId):

@@ -27,6 +27,12 @@ def default_home():
     return os.path.join(data, "supervisor-sessions")
 
 
+def default_max_concurrent():
+    """Two workers per core, but no more than one per GiB of memory, and at least one."""
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2 ** 30
+    return max(1, min(2 * (os.cpu_count() or 1), memory_gib))
+
+
 def _integer(env, name, default, minimum, maximum):
     raw = env.get(name, "").strip()
     if not raw:
@@ -50,6 +56,11 @@ class Settings:
     log_max_bytes: int = 50 * 1024 * 1024
     stop_wait_secs: int = 10
     mcp_config: str = ""
+    max_concurrent: int = 4
+    max_queued: int = 100
+    timeout_default: int = 0
+    timeout_max: int = 86400
+    templates_overlay: str = ""
 
     @classmethod
     def from_env(cls, env=None):
@@ -65,6 +76,11 @@ class Settings:
             log_max_bytes=_integer(env, "SESSION_LOG_MAX_BYTES", 50 * 1024 * 1024, 1024, 2 ** 40),
             stop_wait_secs=_integer(env, "SESSION_STOP_WAIT_SECS", 10, 1, 3600),
             mcp_config=env.get("MCP_CONFIG") or os.path.join(home, ".config", "agentic-flow", "mcp.json"),
+            max_concurrent=_integer(env, "MAX_CONCURRENT_SESSIONS", default_max_concurrent(), 1, 100_000),
+            max_queued=_integer(env, "MAX_QUEUED_SESSIONS", 100, 0, 100_000),
+            timeout_default=_integer(env, "SESSION_TIMEOUT_SECONDS", 0, 0, 2 ** 31 - 1),
+            timeout_max=_integer(env, "SESSION_TIMEOUT_MAX_SECONDS", 86400, 1, 2 ** 31 - 1),
+            templates_overlay=env.get("SESSIONS_TEMPLATES_DIR") or os.path.join(home, "templates"),
         )
 
     @property

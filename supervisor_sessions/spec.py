@@ -17,7 +17,7 @@ _ENV_KEY = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What XML 1.0, and so XML-RPC, cannot carry: C0 controls but tab, newline and carriage return.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-FIELDS = ("agent", "task", "provider", "runtime", "name", "env")
+FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class SessionSpec:
     runtime: str = DEFAULT_RUNTIME
     name: str = ""
     env: dict = field(default_factory=dict)
+    timeout_seconds: int = 0  # 0: the configured default
 
 
 def _text(spec, key, required=True):
@@ -81,7 +82,16 @@ def _env(spec):
     return checked
 
 
-def parse_spec(spec, runtimes):
+def _timeout(spec, maximum):
+    value = spec.get("timeoutSeconds")
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+        raise InvalidSpec("'timeoutSeconds' must be an integer from 1 to %d" % maximum)
+    return value
+
+
+def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
     """Check a raw spec struct and return a SessionSpec; raise InvalidSpec saying what is wrong.
 
     `runtimes` is the set of known runtime names, or None to leave that check to the plugin.
@@ -103,4 +113,4 @@ def parse_spec(spec, runtimes):
     if len(name) > NAME_MAX_CHARS or _CONTROL.search(name):
         raise InvalidSpec("'name' must be at most %d characters without control characters" % NAME_MAX_CHARS)
     return SessionSpec(agent=_identifier(spec, "agent"), task=task, provider=_identifier(spec, "provider"),
-                       runtime=runtime, name=name, env=_env(spec))
+                       runtime=runtime, name=name, env=_env(spec), timeout_seconds=_timeout(spec, timeout_max))

@@ -55,7 +55,7 @@ class System:
         self.env = dict(os.environ)
         self.env.update(SESSIONS_HOME=self.home, MANAGEMENT_API_KEY=self.key,
                         MANAGEMENT_API_HOST="127.0.0.1", MANAGEMENT_API_PORT=str(self.port),
-                        SESSION_STOP_WAIT_SECS="2",
+                        SESSION_STOP_WAIT_SECS="2", MAX_CONCURRENT_SESSIONS="64",
                         PATH=FAKE_BIN + os.pathsep + os.environ.get("PATH", os.defpath))
         self.env.update(env or {})
         self.proc = None

@@ -105,4 +105,5 @@ def test_count_sessions_counts_every_state(system):
     after = rpc.sessions.countSessions()
     assert after["failed"] == before["failed"] + 1 and after["total"] == before["total"] + 1
     assert after["total"] == len(rpc.sessions.listSessions())
-    assert set(after) == {"starting", "running", "completed", "failed", "stopped", "interrupted", "total"}
+    assert set(after) == {"queued", "starting", "running", "completed", "failed", "stopped", "interrupted",
+                          "total"}

@@ -14,7 +14,10 @@ class Faults:
     INTERNAL = 1099           # a bug of ours; the message carries the traceback's last line
 
 
+SUPERVISOR_SHUTDOWN_STATE = 6  # supervisor's own fault while it stops or reloads
+
 HTTP_STATUS = {
+    SUPERVISOR_SHUTDOWN_STATE: 503,
     Faults.INVALID_SPEC: 400,
     Faults.NO_SUCH_SESSION: 404,
     Faults.SESSION_ACTIVE: 409,

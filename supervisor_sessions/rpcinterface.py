@@ -16,6 +16,7 @@ import traceback
 from supervisor import events
 from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
 from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates
+from supervisor.xmlrpc import Faults as SupervisorFaults
 from supervisor.xmlrpc import RPCError
 
 from . import API_VERSION, groups, procs
@@ -303,6 +304,8 @@ class SessionsNamespaceRPCInterface:
         @param struct spec  {agent, task, provider, runtime?, name?, env?}
         @return struct session  the session record (status starting, running or failed)
         """
+        if self.supervisord.options.mood < SupervisorStates.RUNNING:
+            raise RPCError(SupervisorFaults.SHUTDOWN_STATE, "supervisord is stopping or reloading; try again")
         spec = parse_spec(spec, self.renderer.runtimes, self.settings.timeout_max)
         sid = new_session_id()
         group = group_name(sid)

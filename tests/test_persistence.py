@@ -77,6 +77,13 @@ def test_a_reload_interrupts_running_sessions_and_keeps_them_listed(make_system)
         except (OSError, xmlrpc.client.Error):  # supervisord answers SHUTDOWN_STATE while it reloads
             return False
     wait_for(reloaded, message="the reload")
+
+    def running_again():
+        try:
+            return system.rpc().supervisor.getState()["statename"] == "RUNNING"
+        except (OSError, xmlrpc.client.Error):
+            return False
+    wait_for(running_again, message="supervisord to run again")
     sessions = listed(system)
     assert sessions[finished["sessionId"]]["status"] == "completed"
     assert system.supervisord_pid() == old_pid
@@ -99,3 +106,18 @@ def test_a_broken_session_config_is_quarantined_and_the_rest_starts(make_system)
     assert "quarantined %s" % broken in second.output()
     assert listed(second)[kept["sessionId"]]["status"] == "completed"
     assert second.run("echo still-works")["status"] == "completed"
+
+
+def test_no_session_is_created_while_supervisord_shuts_down(make_system):
+    system = make_system(env={"SESSION_STOP_WAIT_SECS": "5"}).start()
+    system.spawn("trap '' TERM; sleep 60")  # keeps supervisord in its shutdown for the grace period
+    os.kill(system.supervisord_pid(), signal.SIGTERM)
+    rpc = system.rpc()
+
+    def refused():
+        try:
+            rpc.sessions.createSession({"agent": "coder", "task": "true", "provider": "gemini", "runtime": "shell"})
+            return False
+        except xmlrpc.client.Fault as e:
+            return e.faultCode == 6  # supervisor's SHUTDOWN_STATE
+    assert wait_for(refused, timeout=4, message="createSession to be refused")

@@ -18,7 +18,7 @@ import waitress
 from waitress.channel import HTTPChannel
 from waitress.task import WSGITask
 
-from . import __version__, monitor
+from . import __version__, monitor, procs
 from .metrics import ApiMetrics
 from .client import server_proxy
 from .events import FINAL, STATUSES
@@ -399,7 +399,7 @@ class _Channel(HTTPChannel):
 def serve(settings):
     """Run the API with waitress on settings.api_host:settings.api_port (blocks)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    exit_with_parent()
+    procs.exit_with_parent()
     app = create_app(settings, os.environ.get("MANAGEMENT_API_KEY", ""),
                      metrics_public=os.environ.get("METRICS_PUBLIC", "").lower() in ("1", "true", "yes"))
     server = waitress.create_server(app, host=settings.api_host, port=settings.api_port, threads=THREADS,
@@ -410,15 +410,3 @@ def serve(settings):
             listener.channel_class = _Channel
     server.print_listen("Management API on http://{}:{}")
     server.run()
-
-
-def exit_with_parent(interval=0.5):
-    """End this process when its parent (supervisord) dies, so a killed supervisord leaves no API holding
-    the port; a thread polls because supervisord's children cannot be told any other portable way."""
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(interval)
-        os._exit(0)
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -73,6 +73,7 @@ def main(argv=None):
     ctl_parser = commands.add_parser("ctl", help="run supervisorctl against this instance")
     ctl_parser.add_argument("args", nargs=argparse.REMAINDER)
     commands.add_parser("api", help="run the Management API (supervisord runs it as a program)")
+    commands.add_parser("cleanup", help="remove ended sessions past their retention (a supervisord program)")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="supervisor-sessions: %(message)s")
     settings = _settings()
@@ -80,6 +81,11 @@ def main(argv=None):
         serve(settings)
     elif options.command == "ctl":
         ctl(settings, options.args)
+    elif options.command == "cleanup":
+        from . import cleanup, procs
+        logging.getLogger().handlers[0].setFormatter(logging.Formatter("%(message)s"))  # JSON lines
+        procs.exit_with_parent()
+        cleanup.run(settings)
     else:
         from . import api
         api.serve(settings)

@@ -1,6 +1,9 @@
-"""Ending a worker's whole process tree: its process group and the descendants that left it."""
+"""Process trees: ending a worker's whole tree (its group and the descendants that left it), and our own
+programs ending with their supervisord."""
 import os
 import signal
+import threading
+import time
 
 import psutil
 
@@ -56,3 +59,15 @@ def kill_orphaned_worker(pid, start_ms):
         return True
     except (psutil.Error, ProcessLookupError):
         return False
+
+
+def exit_with_parent(interval=0.5):
+    """End this process when its parent (supervisord) dies, so a killed supervisord leaves no API holding
+    the port; a thread polls because supervisord's children cannot be told any other portable way."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -114,6 +114,7 @@ class SessionsNamespaceRPCInterface:
     def _start(self):
         """Load every session from disk, settle the ones a restart interrupted, subscribe to events."""
         self.settings.make_dirs()
+        self.store.purge_trash()
         loaded = self.store.load_all(
             lambda sid, e: self._log.warn("sessions: meta of %s unreadable: %s" % (sid, e)))
         for name in self.supervisord.process_groups:

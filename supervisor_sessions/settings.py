@@ -46,6 +46,19 @@ def _integer(env, name, default, minimum, maximum):
     return value
 
 
+def _number(env, name, default, minimum, maximum):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("%s must be a number, got %r" % (name, raw)) from None
+    if not minimum <= value <= maximum:
+        raise ValueError("%s must be between %g and %g, got %g" % (name, minimum, maximum, value))
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration read from the environment; paths are derived from `home`."""
@@ -61,6 +74,8 @@ class Settings:
     timeout_default: int = 0
     timeout_max: int = 86400
     templates_overlay: str = ""
+    cleanup_interval: int = 3600
+    retention_hours: float = 24.0
 
     @classmethod
     def from_env(cls, env=None):
@@ -81,6 +96,8 @@ class Settings:
             timeout_default=_integer(env, "SESSION_TIMEOUT_SECONDS", 0, 0, 2 ** 31 - 1),
             timeout_max=_integer(env, "SESSION_TIMEOUT_MAX_SECONDS", 86400, 1, 2 ** 31 - 1),
             templates_overlay=env.get("SESSIONS_TEMPLATES_DIR") or os.path.join(home, "templates"),
+            cleanup_interval=_integer(env, "CLEANUP_INTERVAL", 3600, 1, 10 ** 7),
+            retention_hours=_number(env, "SESSION_RETENTION_HOURS", 24.0, 0.0, 10.0 ** 6),
         )
 
     @property

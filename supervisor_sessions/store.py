@@ -10,7 +10,8 @@ from .naming import is_session_id
 META_FILE = ".session-meta.json"
 TASK_FILE = ".session-task"
 LAUNCH_FILE = ".session-launch.json"
-PROGRAM_FILE = ".session-program.conf"  # the rendered config, once the session has ended
+PROGRAM_FILE = ".session-program.conf"
+TRASH_PREFIX = ".removing-"  # the rendered config, once the session has ended
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
@@ -107,11 +108,30 @@ class SessionStore:
         return records
 
     def remove(self, session_id):
-        """Delete the session directory and its log."""
-        shutil.rmtree(self.session_dir(session_id), ignore_errors=True)
+        """Delete the session directory and its log.
+
+        The directory is first renamed out of the store in one step, so a removal cut short (a crash, a
+        kill) never leaves a half-deleted session that is still listed; purge_trash() finishes it later.
+        """
+        trash = os.path.join(self.settings.sessions_dir, TRASH_PREFIX + session_id)
+        try:
+            os.rename(self.session_dir(session_id), trash)
+        except FileNotFoundError:
+            pass
         log_file = self.settings.log_file(session_id)
         for path in (log_file, log_file + ".1"):
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def purge_trash(self):
+        """Finish removals that were cut short."""
+        try:
+            names = os.listdir(self.settings.sessions_dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name.startswith(TRASH_PREFIX):
+                shutil.rmtree(os.path.join(self.settings.sessions_dir, name), ignore_errors=True)

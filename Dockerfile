@@ -9,7 +9,8 @@ RUN apt-get update \
  && useradd --create-home --shell /bin/bash devuser
 
 COPY . /app
-RUN pip install --no-cache-dir /app
+RUN pip install --no-cache-dir /app \
+ && supervisor-sessions --help >/dev/null
 
 USER devuser
 WORKDIR /home/devuser

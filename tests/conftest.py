@@ -59,6 +59,7 @@ class System:
                         PATH=FAKE_BIN + os.pathsep + os.environ.get("PATH", os.defpath))
         self.env.update(env or {})
         self.proc = None
+        self.start_with = [sys.executable, "-m", "supervisor_sessions.cli", "serve"]
         self.output_path = os.path.join(self.home, "serve-output.log")
 
     @property
@@ -67,8 +68,7 @@ class System:
 
     def start(self, timeout=30):
         with open(self.output_path, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "supervisor_sessions.cli", "serve"],
-                                         env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(self.start_with, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
 
         def answering():

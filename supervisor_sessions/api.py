@@ -18,7 +18,7 @@ import waitress
 from waitress.channel import HTTPChannel
 from waitress.task import WSGITask
 
-from . import __version__, monitor, procs
+from . import __version__, jsonlog, monitor, procs
 from .metrics import ApiMetrics
 from .client import server_proxy
 from .events import FINAL, STATUSES
@@ -28,6 +28,7 @@ from .openapi import openapi_document
 from .spec import parse_spec
 
 log = logging.getLogger(__name__)
+access = logging.getLogger(__name__ + ".access")
 
 THREADS = 16                      # waitress worker threads
 MAX_FOLLOWERS = 8                 # of those, at most this many stream logs at once
@@ -184,7 +185,11 @@ def create_app(settings, api_key, metrics_public=False):
             started = time.perf_counter()
             out = callback(*args, **kwargs)
             status = out.status_code if isinstance(out, bottle.HTTPResponse) else bottle.response.status_code
-            metrics.observe_request(bottle.request.method, route.rule, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.observe_request(bottle.request.method, route.rule, status, seconds)
+            access.info("request", extra={"fields": {
+                "method": bottle.request.method, "route": route.rule, "path": bottle.request.path,
+                "status": status, "ms": round(seconds * 1000, 2), "client": bottle.request.remote_addr}})
             return out
         return wrapper
 
@@ -398,7 +403,7 @@ class _Channel(HTTPChannel):
 
 def serve(settings):
     """Run the API with waitress on settings.api_host:settings.api_port (blocks)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    jsonlog.use_json_lines()
     procs.exit_with_parent()
     app = create_app(settings, os.environ.get("MANAGEMENT_API_KEY", ""),
                      metrics_public=os.environ.get("METRICS_PUBLIC", "").lower() in ("1", "true", "yes"))

@@ -3,7 +3,6 @@
 It works only through sessions.* over the unix socket: removeSession takes the group, config, directory
 and log in one call, and refuses a session that is queued, starting or running.
 """
-import json
 import logging
 import time
 import xmlrpc.client
@@ -33,8 +32,8 @@ def sweep(rpc, retention_ms, now=None):
                 raise
             continue  # gone already, or restarted meanwhile: not ours to remove now
         removed += 1
-        log.info(json.dumps({"time": now, "event": "session-removed", "sessionId": sid,
-                             "retentionHours": retention_ms / 3_600_000}))
+        log.info("session removed", extra={"fields": {"event": "session-removed", "sessionId": sid,
+                                                      "retentionHours": retention_ms / 3_600_000}})
     return removed
 
 
@@ -46,6 +45,7 @@ def run(settings):
         try:
             sweep(rpc, retention_ms)
         except (OSError, xmlrpc.client.Error) as e:
-            log.warning(json.dumps({"event": "cleanup-failed", "error": "%s: %s" % (type(e).__name__, e)}))
+            log.warning("cleanup round failed", extra={"fields": {"event": "cleanup-failed",
+                                                                  "error": "%s: %s" % (type(e).__name__, e)}})
             rpc = server_proxy(settings.socket_path)
         time.sleep(settings.cleanup_interval)

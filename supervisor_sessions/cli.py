@@ -82,8 +82,8 @@ def main(argv=None):
     elif options.command == "ctl":
         ctl(settings, options.args)
     elif options.command == "cleanup":
-        from . import cleanup, procs
-        logging.getLogger().handlers[0].setFormatter(logging.Formatter("%(message)s"))  # JSON lines
+        from . import cleanup, jsonlog, procs
+        jsonlog.use_json_lines()
         procs.exit_with_parent()
         cleanup.run(settings)
     else:

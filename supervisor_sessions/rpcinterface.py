@@ -22,6 +22,7 @@ from supervisor.xmlrpc import RPCError
 from . import API_VERSION, groups, procs
 from .events import ACTIVE, FINAL, LIVE, STATUSES, now_ms, state_change
 from .faults import Faults, InvalidSpec, NoSuchSession, QueueFull, SessionActive, SessionError
+from .jsonlog import EventLog
 from .logtail import read_log
 from .naming import group_name, is_session_id, new_session_id, session_id_of_group
 from .render import Renderer
@@ -97,13 +98,14 @@ def _wire(record):
 class SessionsNamespaceRPCInterface:
     """Creates, stops, lists and removes worker sessions, one supervisord program group each."""
 
-    def __init__(self, supervisord, settings, renderer=None):
+    def __init__(self, supervisord, settings, renderer=None, event_log=None):
         self.supervisord = supervisord
         self.settings = settings
         self.store = SessionStore(settings)
         self.renderer = renderer or Renderer(settings.templates_overlay)
         self._supervisor = SupervisorNamespaceRPCInterface(supervisord)
         self._log = supervisord.options.logger
+        self._events = event_log or EventLog(os.path.join(settings.logs_dir, "sessions-events.log"))
         self._records = {}
         self._stop_snapshots = {}
         self._deadlines = {}      # session id -> time.time() by which its worker must have ended
@@ -113,7 +115,6 @@ class SessionsNamespaceRPCInterface:
 
     def _start(self):
         """Load every session from disk, settle the ones a restart interrupted, subscribe to events."""
-        self.settings.make_dirs()
         self.store.purge_trash()
         loaded = self.store.load_all(
             lambda sid, e: self._log.warn("sessions: meta of %s unreadable: %s" % (sid, e)))
@@ -241,6 +242,9 @@ class SessionsNamespaceRPCInterface:
 
     def _update(self, sid, fields):
         record = self._records[sid]
+        if fields.get("status", record["status"]) != record["status"]:
+            self._events.write("session-state", sessionId=sid, status=fields["status"],
+                               **{k: fields[k] for k in ("reason", "exitCode", "pid") if k in fields})
         record.update(fields)
         if record["status"] in FINAL:
             record.pop("pid", None)
@@ -335,6 +339,8 @@ class SessionsNamespaceRPCInterface:
                   "mcpForms": list(rendered.mcp_forms)}
         self.store.create(sid, spec.task, launch, record)
         self._records[sid] = record
+        self._events.write("session-created", sessionId=sid, runtime=spec.runtime, agent=spec.agent,
+                           provider=spec.provider, timeoutSeconds=record["timeoutSeconds"])
         conf_path = self.settings.conf_file(group)
         try:
             groups.install(self.supervisord, config, conf_path, rendered.ini)
@@ -449,6 +455,7 @@ class SessionsNamespaceRPCInterface:
         del self._records[sessionId]
         self._stop_snapshots.pop(sessionId, None)
         self._log.info("sessions: removed %s" % sessionId)
+        self._events.write("session-removed", sessionId=sessionId)
         return True
 
     @_guarded
@@ -489,7 +496,10 @@ def make_sessions_rpcinterface(supervisord, **config):
     env = dict(os.environ)
     if config.get("sessions_home"):
         env["SESSIONS_HOME"] = config["sessions_home"]
-    instance = SessionsNamespaceRPCInterface(supervisord, Settings.from_env(env))
+    settings = Settings.from_env(env)
+    settings.make_dirs()
+    instance = SessionsNamespaceRPCInterface(supervisord, settings,
+                                             event_log=current._events if current is not None else None)
     instance._start()
     _instances[id(supervisord)] = instance
     return instance

@@ -1,5 +1,6 @@
 """`supervisor-sessions serve`: the one command that starts everything, safely by default."""
 import http.client
+import json
 import os
 import stat
 import subprocess
@@ -53,3 +54,21 @@ def test_a_worker_that_prints_a_lot_does_not_stall_supervisord(make_system):
     assert wait_for(lambda: system.rpc().sessions.getSession(noisy["sessionId"])["status"] == "completed",
                     timeout=60)
     assert system.run("echo quiet")["status"] == "completed"
+
+
+def test_our_programs_log_json_lines_without_secrets(make_system):
+    system = make_system().start()
+    record = system.run("echo logged", env={"PRIVATE": "user-secret-value"})
+    system.http("GET", "/v1/sessions/" + record["sessionId"])
+    events_log = os.path.join(system.home, "logs", "sessions-events.log")
+    api_log = os.path.join(system.home, "logs", "management-api.log")
+    wait_for(lambda: '"route": "/v1/sessions/<sid>"' in open(api_log).read(), message="the access line")
+    events = [json.loads(line) for line in open(events_log)]
+    mine = [(e["event"], e.get("status")) for e in events if e.get("sessionId") == record["sessionId"]]
+    assert mine == [("session-created", None), ("session-state", "starting"), ("session-state", "running"),
+                    ("session-state", "completed")]
+    requests = [json.loads(line) for line in open(api_log) if line.startswith("{")]
+    assert any(r.get("route") == "/v1/sessions/<sid>" and r["status"] == 200 and r["ms"] >= 0 for r in requests)
+    for path in (events_log, api_log):
+        text = open(path).read()
+        assert system.key not in text and "user-secret-value" not in text

@@ -1,10 +1,17 @@
 # supervisor-sessions: supervisord + the sessions plugin + the Management API on 9090.
+# Build with --build-arg WITH_DESKTOP=true / WITH_CODE_SERVER=true to include the optional services'
+# programs; ENABLE_DESKTOP / ENABLE_CODE_SERVER then start them (else they are reported unavailable).
 FROM python:3.11-slim
+ARG WITH_DESKTOP=false
+ARG WITH_CODE_SERVER=false
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends nodejs npm procps git ca-certificates \
+ && if [ "$WITH_DESKTOP" = true ]; then apt-get install -y --no-install-recommends \
+      tigervnc-standalone-server tigervnc-tools xfce4 dbus-x11 novnc websockify; fi \
  && rm -rf /var/lib/apt/lists/* \
  && npm install -g --ignore-scripts agentic-flow@2 \
+ && if [ "$WITH_CODE_SERVER" = true ]; then npm install -g code-server; fi \
  && npm cache clean --force \
  && useradd --create-home --shell /bin/bash devuser
 

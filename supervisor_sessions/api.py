@@ -321,6 +321,7 @@ def create_app(settings, api_key, metrics_public=False):
             "api": {"uptime": int(time.time() - started), "version": __version__},
             "workers": {"active": counts["starting"] + counts["running"], "queued": counts["queued"],
                         "total": total, "byStatus": counts},
+            "services": rpc().sessions.listServices(),
             "gpu": monitor.gpu_status(),
             "system": monitor.system_status(settings.home),
         }

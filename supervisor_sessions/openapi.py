@@ -78,13 +78,20 @@ def openapi_document(version):
         "Stopped": {"type": "object", "required": ["sessionId", "status"], "properties": {
             "sessionId": {"type": "string"}, "status": {"type": "string", "enum": _STATUSES},
             "purged": {"type": "boolean"}}},
-        "Status": {"type": "object", "required": ["timestamp", "api", "workers", "gpu", "system"], "properties": {
+        "Status": {"type": "object", "required": ["timestamp", "api", "workers", "services", "gpu", "system"],
+                   "properties": {
             "timestamp": {"type": "string"},
             "api": {"type": "object", "properties": {"uptime": {"type": "integer"}, "version": {"type": "string"}}},
             "workers": {"type": "object", "properties": {"active": {"type": "integer"},
                                                          "queued": {"type": "integer"},
                                                          "total": {"type": "integer"},
                                                          "byStatus": {"type": "object"}}},
+            "services": {"type": "array", "items": {"type": "object", "required": ["name", "enabled", "state"],
+                                                    "properties": {"name": {"type": "string"},
+                                                                   "service": {"type": "string"},
+                                                                   "enabled": {"type": "boolean"},
+                                                                   "state": {"type": "string"},
+                                                                   "reason": {"type": "string"}}}},
             "gpu": {"type": "object", "required": ["available", "gpus"], "properties": {
                 "available": {"type": "boolean"}, "reason": {"type": "string"},
                 "gpus": {"type": "array", "items": {"type": "object", "properties": {

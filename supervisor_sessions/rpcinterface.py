@@ -15,11 +15,11 @@ import traceback
 
 from supervisor import events
 from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
-from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates
+from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates, getProcessStateDescription
 from supervisor.xmlrpc import Faults as SupervisorFaults
 from supervisor.xmlrpc import RPCError
 
-from . import API_VERSION, groups, procs
+from . import API_VERSION, groups, procs, services
 from .events import ACTIVE, FINAL, LIVE, STATUSES, now_ms, state_change
 from .faults import Faults, InvalidSpec, NoSuchSession, QueueFull, SessionActive, SessionError
 from .jsonlog import EventLog
@@ -457,6 +457,18 @@ class SessionsNamespaceRPCInterface:
         self._log.info("sessions: removed %s" % sessionId)
         self._events.write("session-removed", sessionId=sessionId)
         return True
+
+    @_guarded
+    def listServices(self):
+        """Return every program of ours besides sessions: the API, cleanup and the optional services.
+
+        @return array services  [{name, service, enabled, state, reason?}]; state is supervisord's state
+                                name, or "disabled", or "unavailable" with the reason
+        """
+        states = {name: group.processes[name].get_state() for name, group in self.supervisord.process_groups.items()
+                  if name in group.processes and session_id_of_group(name) is None}
+        return services.report(os.environ, {name: getProcessStateDescription(state)
+                                            for name, state in states.items()})
 
     @_guarded
     def tailSessionLog(self, sessionId, offset, length):

@@ -164,20 +164,24 @@ class Settings:
                                                 SOCKET_PATH_MAX))
 
 
+def ensure_secret(given, path):
+    """(secret, generated): `given` when set, else the one kept in `path` (generated once, mode 0600)."""
+    if given:
+        return given, False
+    try:
+        with open(path) as f:
+            secret = f.read().strip()
+    except FileNotFoundError:
+        secret = ""
+    if secret:
+        return secret, False
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret, True
+
+
 def ensure_api_key(settings, env):
     """Return (key, generated): MANAGEMENT_API_KEY from env, else the key kept in the home (made once, 0600)."""
-    key = env.get("MANAGEMENT_API_KEY", "")
-    if key:
-        return key, False
-    try:
-        with open(settings.key_file) as f:
-            key = f.read().strip()
-    except FileNotFoundError:
-        key = ""
-    if key:
-        return key, False
-    key = secrets.token_urlsafe(32)
-    fd = os.open(settings.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
-    return key, True
+    return ensure_secret(env.get("MANAGEMENT_API_KEY", ""), settings.key_file)

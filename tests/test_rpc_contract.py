@@ -7,8 +7,8 @@ from supervisor_sessions.faults import Faults
 
 from conftest import FINAL, wait_for
 
-METHODS = ["countSessions", "createSession", "getAPIVersion", "getSession", "listSessions", "removeSession", "stopSession",
-           "tailSessionLog"]
+METHODS = ["countSessions", "createSession", "getAPIVersion", "getSession", "listServices", "listSessions",
+           "removeSession", "stopSession", "tailSessionLog"]
 
 
 def test_every_public_method_is_listed_and_documented(system):

@@ -1,6 +1,6 @@
 # supervisor-sessions: supervisord + the sessions plugin + the Management API on 9090.
-# Build with --build-arg WITH_DESKTOP=true / WITH_CODE_SERVER=true to include the optional services'
-# programs; ENABLE_DESKTOP / ENABLE_CODE_SERVER then start them (else they are reported unavailable).
+# Build with --build-arg WITH_DESKTOP=true / WITH_CODE_SERVER=true to include the programs of the optional
+# services; ENABLE_DESKTOP / ENABLE_CODE_SERVER then start them (else they are reported unavailable).
 FROM python:3.11-slim
 ARG WITH_DESKTOP=false
 ARG WITH_CODE_SERVER=false

@@ -33,27 +33,15 @@ def default_max_concurrent():
     return max(1, min(2 * (os.cpu_count() or 1), memory_gib))
 
 
-def _integer(env, name, default, minimum, maximum):
+def _number(env, name, default, minimum, maximum, kind=int):
+    """The variable `name` parsed as `kind` (int or float) within bounds; `default` when unset or empty."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ValueError("%s must be an integer, got %r" % (name, raw)) from None
-    if not minimum <= value <= maximum:
-        raise ValueError("%s must be between %d and %d, got %d" % (name, minimum, maximum, value))
-    return value
-
-
-def _number(env, name, default, minimum, maximum):
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError("%s must be a number, got %r" % (name, raw)) from None
+        raise ValueError("%s must be %s, got %r" % (name, "an integer" if kind is int else "a number", raw)) from None
     if not minimum <= value <= maximum:
         raise ValueError("%s must be between %g and %g, got %g" % (name, minimum, maximum, value))
     return value
@@ -87,17 +75,17 @@ class Settings:
         return cls(
             home=home,
             api_host=env.get("MANAGEMENT_API_HOST") or "127.0.0.1",
-            api_port=_integer(env, "MANAGEMENT_API_PORT", 9090, 0, 65535),
-            log_max_bytes=_integer(env, "SESSION_LOG_MAX_BYTES", 50 * 1024 * 1024, 1024, 2 ** 40),
-            stop_wait_secs=_integer(env, "SESSION_STOP_WAIT_SECS", 10, 1, 3600),
+            api_port=_number(env, "MANAGEMENT_API_PORT", 9090, 0, 65535),
+            log_max_bytes=_number(env, "SESSION_LOG_MAX_BYTES", 50 * 1024 * 1024, 1024, 2 ** 40),
+            stop_wait_secs=_number(env, "SESSION_STOP_WAIT_SECS", 10, 1, 3600),
             mcp_config=env.get("MCP_CONFIG") or os.path.join(home, ".config", "agentic-flow", "mcp.json"),
-            max_concurrent=_integer(env, "MAX_CONCURRENT_SESSIONS", default_max_concurrent(), 1, 100_000),
-            max_queued=_integer(env, "MAX_QUEUED_SESSIONS", 100, 0, 100_000),
-            timeout_default=_integer(env, "SESSION_TIMEOUT_SECONDS", 0, 0, 2 ** 31 - 1),
-            timeout_max=_integer(env, "SESSION_TIMEOUT_MAX_SECONDS", 86400, 1, 2 ** 31 - 1),
+            max_concurrent=_number(env, "MAX_CONCURRENT_SESSIONS", default_max_concurrent(), 1, 100_000),
+            max_queued=_number(env, "MAX_QUEUED_SESSIONS", 100, 0, 100_000),
+            timeout_default=_number(env, "SESSION_TIMEOUT_SECONDS", 0, 0, 2 ** 31 - 1),
+            timeout_max=_number(env, "SESSION_TIMEOUT_MAX_SECONDS", 86400, 1, 2 ** 31 - 1),
             templates_overlay=env.get("SESSIONS_TEMPLATES_DIR") or os.path.join(home, "templates"),
-            cleanup_interval=_integer(env, "CLEANUP_INTERVAL", 3600, 1, 10 ** 7),
-            retention_hours=_number(env, "SESSION_RETENTION_HOURS", 24.0, 0.0, 10.0 ** 6),
+            cleanup_interval=_number(env, "CLEANUP_INTERVAL", 3600, 1, 10 ** 7),
+            retention_hours=_number(env, "SESSION_RETENTION_HOURS", 24.0, 0.0, 10.0 ** 6, float),
         )
 
     @property

@@ -228,13 +228,17 @@ class SessionsNamespaceRPCInterface:
         """Start a created session's worker. Inside an event callback supervisord is in the middle of
         reaping, so the process is only spawned and the main loop carries it on; from an RPC call the
         stock startProcess also reports a spawn error at once."""
+        process = self._process(sid)
+        if process is None:  # its config was quarantined or deleted while it waited
+            self._update(sid, {"status": "failed", "endTime": now_ms(),
+                               "reason": "its program is no longer in supervisord's config"})
+            return
         self._update(sid, {"status": "starting"})
-        group = group_name(sid)
         try:
             if from_event:
-                self._process(sid).spawn()
+                process.spawn()
             else:
-                self._supervisor.startProcess(group, False)
+                self._supervisor.startProcess(group_name(sid), False)
         except RPCError as e:
             if self._records[sid]["status"] in LIVE:
                 self._update(sid, {"status": "failed", "endTime": now_ms(),

@@ -167,3 +167,14 @@ def test_metrics_need_the_token_unless_public(system, make_system):
     assert system.http("GET", "/metrics", auth=False)[0] == 401
     public = make_system(env={"METRICS_PUBLIC": "true"}).start()
     assert public.http("GET", "/metrics", auth=False)[0] == 200
+
+
+def test_a_queued_session_whose_config_is_gone_fails_instead_of_waiting_for_ever(make_system):
+    first = make_system(env={"MAX_CONCURRENT_SESSIONS": "1"}).start()
+    first.spawn("sleep 60")
+    queued = first.spawn("echo never")
+    first.kill9()
+    os.unlink(os.path.join(first.home, "conf", "sessions", queued["group"] + ".conf"))
+    second = make_system(home=first.home, env={"MAX_CONCURRENT_SESSIONS": "1"}).start()
+    record = second.wait_status(queued["sessionId"], FINAL)
+    assert (record["status"], record["reason"]) == ("failed", "its program is no longer in supervisord's config")

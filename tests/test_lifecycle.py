@@ -43,10 +43,11 @@ def test_the_meta_file_holds_the_record_of_state(system):
 
 
 def test_a_running_session_reports_its_pid_and_start_time(system):
-    record = system.spawn("sleep 30 # marker-running-pid")
+    record = system.spawn("sleep 3073")
     assert record["status"] == "running"
     assert record["pid"] > 0 and record["startTime"] >= record["createdAt"]
-    assert pids_matching("marker-running-pid") or os.path.exists("/proc/%d" % record["pid"])
+    assert os.path.exists("/proc/%d" % record["pid"])
+    wait_for(lambda: pids_matching("sleep 3073"), message="the worker's child")
     system.rpc().sessions.stopSession(record["sessionId"])
     final = system.wait_status(record["sessionId"], FINAL)
     assert final["status"] == "stopped" and "pid" not in final

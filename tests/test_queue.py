@@ -99,11 +99,11 @@ def test_an_exclusive_resource_serialises_its_holders_while_others_run(make_syst
 
 
 def test_a_worker_past_its_timeout_fails_with_reason_timeout(limited):
-    sid = limited.spawn("sleep 60 # timeout-marker", timeoutSeconds=1)["sessionId"]
+    sid = limited.spawn("sleep 3072", timeoutSeconds=1)["sessionId"]
     record = limited.wait_status(sid, FINAL, timeout=15)
     assert (record["status"], record["reason"], record["timeoutSeconds"]) == ("failed", "timeout", 1)
     assert record["endTime"] - record["startTime"] >= 1000
-    wait_for(lambda: not pids_matching("timeout-marker"), timeout=5, message="the worker gone")
+    wait_for(lambda: not pids_matching("sleep 3072"), timeout=5, message="the worker gone")
 
 
 def test_the_default_timeout_applies_and_the_maximum_is_enforced(make_system):

@@ -1,0 +1,40 @@
+"""supervisord killed with -9 in the middle of work: nothing accepted is lost, nothing runs unowned."""
+import json
+import os
+import threading
+
+from conftest import FINAL, pids_matching, wait_for
+
+SHELL = {"agent": "coder", "provider": "gemini", "runtime": "shell"}
+
+
+def test_kill_9_while_sessions_run_and_others_are_being_created(make_system):
+    first = make_system().start()
+    running = [first.http("POST", "/v1/sessions", dict(SHELL, task="sleep 3071"))[1]["sessionId"]
+               for _ in range(20)]
+    wait_for(lambda: len(pids_matching("sleep 3071")) >= 20, message="20 workers")
+    accepted, answers = [], []
+
+    def create():
+        try:
+            status, body, _ = first.http("POST", "/v1/sessions", dict(SHELL, task="sleep 3071"))
+            answers.append(status)
+            if status == 202:
+                accepted.append(body["sessionId"])
+        except OSError:
+            answers.append("connection lost")
+    threads = [threading.Thread(target=create) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    first.kill9()
+    for thread in threads:
+        thread.join(30)
+
+    second = make_system(home=first.home).start()
+    listed = [r["sessionId"] for r in second.rpc().sessions.listSessions()]
+    assert len(listed) == len(set(listed))
+    assert set(running + accepted) <= set(listed)
+    for sid in listed:
+        with open(os.path.join(second.home, "workspace", "sessions", sid, ".session-meta.json")) as f:
+            assert json.load(f)["status"] in FINAL
+    wait_for(lambda: not pids_matching("sleep 3071"), timeout=10, message="no worker left unowned")

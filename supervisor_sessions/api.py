@@ -409,7 +409,8 @@ def serve(settings):
     app = create_app(settings, os.environ.get("MANAGEMENT_API_KEY", ""),
                      metrics_public=os.environ.get("METRICS_PUBLIC", "").lower() in ("1", "true", "yes"))
     server = waitress.create_server(app, host=settings.api_host, port=settings.api_port, threads=THREADS,
-                                    channel_request_lookahead=1, channel_timeout=60,
+                                    channel_request_lookahead=1, channel_timeout=settings.client_timeout,
+                                    cleanup_interval=max(1, min(30, settings.client_timeout // 2)),
                                     max_request_body_size=MAX_BODY_BYTES + 65536, ident="supervisor-sessions")
     for listener in [server] + list(getattr(server, "map", {}).values()):
         if hasattr(listener, "channel_class"):

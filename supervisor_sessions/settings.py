@@ -63,6 +63,7 @@ class Settings:
     timeout_max: int = 86400
     templates_overlay: str = ""
     cleanup_interval: int = 3600
+    client_timeout: int = 60
     retention_hours: float = 24.0
 
     @classmethod
@@ -85,6 +86,7 @@ class Settings:
             timeout_max=_number(env, "SESSION_TIMEOUT_MAX_SECONDS", 86400, 1, 2 ** 31 - 1),
             templates_overlay=env.get("SESSIONS_TEMPLATES_DIR") or os.path.join(home, "templates"),
             cleanup_interval=_number(env, "CLEANUP_INTERVAL", 3600, 1, 10 ** 7),
+            client_timeout=_number(env, "MANAGEMENT_API_CLIENT_TIMEOUT", 60, 1, 3600),
             retention_hours=_number(env, "SESSION_RETENTION_HOURS", 24.0, 0.0, 10.0 ** 6, float),
         )
 

@@ -2,6 +2,7 @@
 import json
 import os
 import threading
+import time
 
 from conftest import FINAL, pids_matching, wait_for
 
@@ -38,3 +39,23 @@ def test_kill_9_while_sessions_run_and_others_are_being_created(make_system):
         with open(os.path.join(second.home, "workspace", "sessions", sid, ".session-meta.json")) as f:
             assert json.load(f)["status"] in FINAL
     wait_for(lambda: not pids_matching("sleep 3071"), timeout=10, message="no worker left unowned")
+
+
+def test_a_killed_api_comes_back_and_sessions_are_untouched(make_system):
+    system = make_system().start()
+    live = system.spawn("sleep 3074")
+    api = system.rpc().supervisor.getProcessInfo("management-api")
+    os.kill(api["pid"], 9)
+    started = time.monotonic()
+    wait_for(lambda: ready(system), timeout=10, interval=0.05, message="the API back")
+    assert time.monotonic() - started < 3
+    assert system.rpc().supervisor.getProcessInfo("management-api")["pid"] != api["pid"]
+    status, body, _ = system.http("GET", "/v1/sessions/" + live["sessionId"])
+    assert (status, body["status"], body["pid"]) == (200, "running", live["pid"])
+
+
+def ready(system):
+    try:
+        return system.http("GET", "/ready", auth=False)[0] == 200
+    except OSError:
+        return False

@@ -1,7 +1,7 @@
 """The Management API: a Bottle app that reaches supervisord only through XML-RPC on its unix socket.
 
 Every /v1/ route needs `Authorization: Bearer <MANAGEMENT_API_KEY>`; errors are JSON
-{"error": code, "message": text}. Log followers hold a waitress thread each, so at most MAX_FOLLOWERS
+{"error": code, "message": text}. Log followers hold a waitress thread each, so at most half of the threads
 follow at once (429 beyond) and the rest of the threads always serve other requests.
 """
 import datetime
@@ -30,8 +30,6 @@ from .spec import parse_spec
 log = logging.getLogger(__name__)
 access = logging.getLogger(__name__ + ".access")
 
-THREADS = 16                      # waitress worker threads
-MAX_FOLLOWERS = 8                 # of those, at most this many stream logs at once
 MAX_BODY_BYTES = 1024 * 1024      # a POST body above this is 413
 DEFAULT_TAIL_LINES = 50
 MAX_TAIL_LINES = 10_000
@@ -135,7 +133,8 @@ def create_app(settings, api_key, metrics_public=False):
     """
     app = bottle.Bottle()
     local = threading.local()
-    followers = threading.BoundedSemaphore(MAX_FOLLOWERS)
+    max_followers = settings.api_threads // 2
+    followers = threading.BoundedSemaphore(max_followers)
     sampler = monitor.TreeSampler()
     metrics = ApiMetrics()
     started = time.time()
@@ -298,7 +297,7 @@ def create_app(settings, api_key, metrics_public=False):
             bottle.response.content_type = "text/plain; charset=utf-8"
             return _read_whole_log(proxy, sid)
         if not followers.acquire(blocking=False):
-            raise ApiError(429, "%d followers already stream logs; try again later" % MAX_FOLLOWERS,
+            raise ApiError(429, "%d followers already stream logs; try again later" % max_followers,
                            {"Retry-After": "5"})
         disconnected = bottle.request.environ.get("waitress.client_disconnected", lambda: False)
         bottle.response.content_type = "text/event-stream" if sse else "text/plain; charset=utf-8"
@@ -408,7 +407,7 @@ def serve(settings):
     procs.exit_with_parent()
     app = create_app(settings, os.environ.get("MANAGEMENT_API_KEY", ""),
                      metrics_public=os.environ.get("METRICS_PUBLIC", "").lower() in ("1", "true", "yes"))
-    server = waitress.create_server(app, host=settings.api_host, port=settings.api_port, threads=THREADS,
+    server = waitress.create_server(app, host=settings.api_host, port=settings.api_port, threads=settings.api_threads,
                                     channel_request_lookahead=1, channel_timeout=settings.client_timeout,
                                     cleanup_interval=max(1, min(30, settings.client_timeout // 2)),
                                     max_request_body_size=MAX_BODY_BYTES + 65536, ident="supervisor-sessions")

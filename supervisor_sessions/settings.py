@@ -64,6 +64,7 @@ class Settings:
     templates_overlay: str = ""
     cleanup_interval: int = 3600
     client_timeout: int = 60
+    api_threads: int = 16
     retention_hours: float = 24.0
 
     @classmethod
@@ -87,6 +88,7 @@ class Settings:
             templates_overlay=env.get("SESSIONS_TEMPLATES_DIR") or os.path.join(home, "templates"),
             cleanup_interval=_number(env, "CLEANUP_INTERVAL", 3600, 1, 10 ** 7),
             client_timeout=_number(env, "MANAGEMENT_API_CLIENT_TIMEOUT", 60, 1, 3600),
+            api_threads=_number(env, "MANAGEMENT_API_THREADS", 16, 4, 1024),
             retention_hours=_number(env, "SESSION_RETENTION_HOURS", 24.0, 0.0, 10.0 ** 6, float),
         )
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from supervisor_sessions.api import MAX_FOLLOWERS
+from supervisor_sessions.settings import Settings
 
 from conftest import FINAL, pids_matching, wait_for
 
@@ -177,7 +177,8 @@ def test_server_sent_events_are_framed_and_end_with_the_final_status(system):
 
 def test_following_is_limited_and_a_follower_that_leaves_frees_its_place(system):
     sid = post(system, "echo ready; sleep 60")[0]["sessionId"]
-    followers = [open_follow(system, sid, sse=i % 2 == 1) for i in range(MAX_FOLLOWERS)]
+    max_followers = Settings.from_env(system.env).api_threads // 2
+    followers = [open_follow(system, sid, sse=i % 2 == 1) for i in range(max_followers)]
     assert all(response.status == 200 for _, response in followers)
     status, body, headers = system.http("GET", "/v1/sessions/%s/log?follow=true" % sid)
     assert status == 429 and "Retry-After" in dict(headers)

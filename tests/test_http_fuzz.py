@@ -1,6 +1,7 @@
 """Property tests of request validation: whatever arrives, the API answers with a JSON error or success,
 never a 500, a traceback or an HTML page."""
 import json
+import shutil
 import urllib.parse
 
 import jsonschema
@@ -31,6 +32,7 @@ def api():
     system.spec = system.http("GET", "/v1/openapi.json")[1]
     yield system
     system.stop()
+    shutil.rmtree(system.home, ignore_errors=True)
 
 
 def conforms(system, body, schema):

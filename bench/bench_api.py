@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import threading
@@ -153,6 +154,7 @@ def main():
                                                                             options.seconds)))
     finally:
         system.stop()
+        shutil.rmtree(system.home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -169,6 +170,7 @@ def main():
         side_by_side(system)
     finally:
         system.stop()
+        shutil.rmtree(system.home, ignore_errors=True)
     print(json.dumps(rows))
 
 

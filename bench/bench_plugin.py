@@ -7,6 +7,7 @@ import argparse
 import importlib.metadata
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -96,6 +97,7 @@ def main():
             rss_start / 2 ** 20, supervisord.memory_info().rss / 2 ** 20, options.sessions))
     finally:
         system.stop()
+        shutil.rmtree(system.home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ Every /v1/ route needs `Authorization: Bearer <MANAGEMENT_API_KEY>`; errors are 
 {"error": code, "message": text}. Log followers hold a waitress thread each, so at most half of the threads
 follow at once (429 beyond) and the rest of the threads always serve other requests.
 """
-import datetime
 import hmac
 import json
 import logging
@@ -315,8 +314,7 @@ def create_app(settings, api_key, metrics_public=False):
         counts = rpc().sessions.countSessions()
         total = counts.pop("total")
         return {
-            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "timestamp": jsonlog.timestamp(),
             "api": {"uptime": int(time.time() - started), "version": __version__},
             "workers": {"active": counts["starting"] + counts["running"], "queued": counts["queued"],
                         "total": total, "byStatus": counts},

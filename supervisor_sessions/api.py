@@ -180,10 +180,10 @@ def create_app(settings, api_key, metrics_public=False):
         """Count and time every answer, errors of `guard` included, by its route rule (not the raw path:
         ids would explode the labels)."""
         def wrapper(*args, **kwargs):
-            started = time.perf_counter()
+            began = time.perf_counter()
             out = callback(*args, **kwargs)
             status = out.status_code if isinstance(out, bottle.HTTPResponse) else bottle.response.status_code
-            seconds = time.perf_counter() - started
+            seconds = time.perf_counter() - began
             metrics.observe_request(bottle.request.method, route.rule, status, seconds)
             access.info("request", extra={"fields": {
                 "method": bottle.request.method, "route": route.rule, "path": bottle.request.path,

@@ -307,11 +307,13 @@ class SessionsNamespaceRPCInterface:
         """Create a worker session and start it.
 
         spec holds agent, task and provider (strings), and optionally runtime (default agentic-flow),
-        name (a label) and env (a struct of strings for the worker's environment, never echoed back).
-        The task reaches the worker out of band; it never enters a config file or a shell command line.
+        name (a label), env (a struct of strings for the worker's environment, never echoed back) and
+        timeoutSeconds. The task reaches the worker out of band; it never enters a config file or a
+        shell command line. Over MAX_CONCURRENT_SESSIONS, or while an exclusive resource of its runtime
+        is held, the session waits as queued; past MAX_QUEUED_SESSIONS it is refused (QUEUE_FULL).
 
-        @param struct spec  {agent, task, provider, runtime?, name?, env?}
-        @return struct session  the session record (status starting, running or failed)
+        @param struct spec  {agent, task, provider, runtime?, name?, env?, timeoutSeconds?}
+        @return struct session  the session record (status queued, starting, running or failed)
         """
         if self.supervisord.options.mood < SupervisorStates.RUNNING:
             raise RPCError(SupervisorFaults.SHUTDOWN_STATE, "supervisord is stopping or reloading; try again")

@@ -10,17 +10,11 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from conftest import FINAL, System  # noqa: E402
+from benchlib import FINAL, System, pct, timed
 
-
-def pct(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100.0 * (len(ordered) - 1))))]
 
 
 class Client:
@@ -76,14 +70,12 @@ def fill(system, total):
             time.sleep(0.01)
 
 
-def timed(client, path, rounds):
-    out = []
-    for _ in range(rounds):
-        start = time.perf_counter()
+def timed_get(client, path, rounds):
+    """ms of `rounds` GETs of `path`, each of which must answer 200."""
+    def get():
         status, _ = client.call("GET", path)
         assert status == 200
-        out.append((time.perf_counter() - start) * 1000)
-    return out
+    return timed(get, rounds)
 
 
 def health_rps(system, clients, seconds):
@@ -141,13 +133,13 @@ def main():
         row("POST -> running (%d)" % options.posts, post_to_running(system, options.posts), "p50 < 60 ms")
         fill(system, options.sessions)
         client = Client(system)
-        row("GET /v1/sessions (%d, limit 100)" % options.sessions, timed(client, "/v1/sessions", 50),
+        row("GET /v1/sessions (%d, limit 100)" % options.sessions, timed_get(client, "/v1/sessions", 50),
             "< 50 ms")
         row("GET /v1/sessions (%d, limit 1000)" % options.sessions,
-            timed(client, "/v1/sessions?limit=1000", 20))
+            timed_get(client, "/v1/sessions?limit=1000", 20))
         any_id = client.call("GET", "/v1/sessions?limit=1")[1]["sessions"][0]["sessionId"]
-        row("GET /v1/sessions/{id}", timed(client, "/v1/sessions/" + any_id, 50))
-        row("GET /v1/status", timed(client, "/v1/status", 20))
+        row("GET /v1/sessions/{id}", timed_get(client, "/v1/sessions/" + any_id, 50))
+        row("GET /v1/status", timed_get(client, "/v1/status", 20))
         row("followed line reaches the follower", follow_latency(system, 25), "< 100 ms")
         print("GET /health with %d clients: %.0f requests/s" % (options.clients,
                                                                  health_rps(system, options.clients,

@@ -9,15 +9,13 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
 
 import psutil
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from conftest import FINAL, System  # noqa: E402
+from benchlib import FINAL, System, timed
 
 SHELL = {"agent": "coder", "provider": "gemini", "runtime": "shell"}
 rows = []
@@ -31,14 +29,6 @@ def report(what, figure, note=""):
 def ms(values):
     return "p50 %.1f / p99 %.1f ms" % (statistics.median(values), sorted(values)[int(0.99 * (len(values) - 1))])
 
-
-def timed(call, rounds):
-    out = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
 
 
 def post(system, task):

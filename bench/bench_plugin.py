@@ -9,20 +9,14 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import time
 
 import psutil
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from conftest import FINAL, System  # noqa: E402
+from benchlib import FINAL, System, pct, timed
 
 SPEC = {"agent": "coder", "provider": "gemini", "runtime": "shell"}
 
-
-def pct(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100.0 * (len(ordered) - 1))))]
 
 
 def row(name, values, target=""):
@@ -58,14 +52,6 @@ def fill(rpc, total):
             time.sleep(0.005)
     return ids
 
-
-def timed(call, rounds):
-    out = []
-    for _ in range(rounds):
-        began = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - began) * 1000)
-    return out
 
 
 def main():

@@ -7,9 +7,12 @@ from datetime import datetime
 
 from supervisor.supervisorctl import ControllerPluginBase
 
+from .events import FINAL
+
 USAGE = """sessions list                                  all sessions, oldest first
-sessions spawn [-r RUNTIME] [-n NAME] [-e K=V]... AGENT PROVIDER TASK...
-                                               create and start a session
+sessions spawn [-r RUNTIME] [-n NAME] [-e K=V]... AGENT PROVIDER [--] TASK...
+                                               create and start a session (the words after
+                                               PROVIDER are the task, options included)
 sessions show ID                               one session's record
 sessions stop ID...                            stop sessions (their whole process tree)
 sessions rm ID...                              remove ended sessions (config, directory, log)
@@ -36,7 +39,7 @@ def _parsers():
     spawn.add_argument("-e", "--env", action="append", default=[])
     spawn.add_argument("agent")
     spawn.add_argument("provider")
-    spawn.add_argument("task", nargs="+")
+    spawn.add_argument("task", nargs=argparse.REMAINDER)  # everything after PROVIDER, `-n` included
     sub.add_parser("show", add_help=False).add_argument("id")
     for name in ("stop", "rm"):
         sub.add_parser(name, add_help=False).add_argument("ids", nargs="+")
@@ -85,7 +88,7 @@ class SessionsControllerPlugin(ControllerPluginBase):
         except xmlrpc.client.Fault as e:
             self._fail(e.faultString)
         except UsageError as e:
-            self._fail(str(e))
+            self._fail("%s\n%s" % (e, USAGE))
 
     def _cmd_list(self, options):
         records = self._rpc().listSessions()
@@ -103,7 +106,10 @@ class SessionsControllerPlugin(ControllerPluginBase):
             if not sep:
                 raise UsageError("--env takes KEY=VALUE, got %r" % pair)
             env[key] = value
-        spec = {"agent": options.agent, "provider": options.provider, "task": " ".join(options.task)}
+        words = options.task[1:] if options.task[:1] == ["--"] else options.task
+        if not words:
+            raise UsageError("spawn needs a TASK after AGENT and PROVIDER")
+        spec = {"agent": options.agent, "provider": options.provider, "task": " ".join(words)}
         for key, value in (("runtime", options.runtime), ("name", options.name), ("env", env or None)):
             if value:
                 spec[key] = value
@@ -143,17 +149,22 @@ class SessionsControllerPlugin(ControllerPluginBase):
             raise UsageError("-c takes a positive number of bytes")
         rpc = self._rpc()
         text, offset, _ = rpc.tailSessionLog(options.id, -1, options.bytes)
-        if text:
-            self.ctl.output(text.rstrip("\n"))
+        self._write(text)
         while options.follow:
-            final = rpc.getSession(options.id)["status"] not in ("starting", "running")
+            ended = rpc.getSession(options.id)["status"] in FINAL  # a queued session is followed too
             text, offset, _ = rpc.tailSessionLog(options.id, offset, 65536)
             if text:
-                self.ctl.output(text.rstrip("\n"))
-            elif final:
+                self._write(text)
+            elif ended:
                 return
             else:
                 time.sleep(FOLLOW_POLL_SECONDS)
+
+    def _write(self, text):
+        """Log text exactly as written (supervisorctl's output() would end every chunk with a newline)."""
+        if text:
+            self.ctl.stdout.write(text)
+            self.ctl.stdout.flush()
 
 
 def make_sessions_controllerplugin(controller, **config):

@@ -18,6 +18,7 @@ sessions stop ID...                            stop sessions (their whole proces
 sessions rm ID...                              remove ended sessions (config, directory, log)
 sessions tail [-f] [-c BYTES] ID               the end of a session's log; -f follows it"""
 FOLLOW_POLL_SECONDS = 0.2
+MAX_TAIL_BYTES = 1024 * 1024  # what sessions.tailSessionLog returns at most
 
 
 class UsageError(Exception):
@@ -130,23 +131,28 @@ class SessionsControllerPlugin(ControllerPluginBase):
                 value = _when(value)
             self.ctl.output("%-10s %s" % (key + ":", value))
 
-    def _for_each(self, ids, action, done):
+    def _for_each(self, ids, action, said):
+        """Run `action` on each id; said(result) is what to print for it."""
         for sid in ids:
             try:
-                action(sid)
-                self.ctl.output("%s %s" % (sid, done))
+                self.ctl.output("%s %s" % (sid, said(action(sid))))
             except xmlrpc.client.Fault as e:
                 self._fail("%s: %s" % (sid, e.faultString))
 
     def _cmd_stop(self, options):
-        self._for_each(options.ids, self._rpc().stopSession, "stopping")
+        rpc = self._rpc()
+
+        def stop(sid):
+            status = rpc.getSession(sid)["status"]
+            return "already %s" % status if status in FINAL else rpc.stopSession(sid) and "stopping"
+        self._for_each(options.ids, stop, lambda said: said)
 
     def _cmd_rm(self, options):
-        self._for_each(options.ids, self._rpc().removeSession, "removed")
+        self._for_each(options.ids, self._rpc().removeSession, lambda result: "removed")
 
     def _cmd_tail(self, options):
-        if options.bytes <= 0:
-            raise UsageError("-c takes a positive number of bytes")
+        if not 0 < options.bytes <= MAX_TAIL_BYTES:
+            raise UsageError("-c takes 1 to %d bytes" % MAX_TAIL_BYTES)
         rpc = self._rpc()
         text, offset, _ = rpc.tailSessionLog(options.id, -1, options.bytes)
         self._write(text)

@@ -131,6 +131,7 @@ class System:
         last = {}
 
         def reached():
+            last.clear()
             last.update(rpc.sessions.getSession(sid))
             return last["status"] in states and dict(last)
         return wait_for(reached, timeout, message="session %s to reach %s (last %s)"

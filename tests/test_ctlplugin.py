@@ -247,7 +247,7 @@ def test_stopping_an_ended_session_leaves_it_as_it_was(system):
     sid = system.run("exit 2")["sessionId"]
     before = system.rpc().sessions.getSession(sid)
     result = system.ctl("sessions", "stop", sid)
-    assert result.returncode == 0 and result.stdout.strip() == "%s stopping" % sid
+    assert result.returncode == 0 and result.stdout.strip() == "%s already failed" % sid
     assert system.rpc().sessions.getSession(sid) == before
     assert before["status"] == "failed" and before["exitCode"] == 2
 
@@ -294,7 +294,7 @@ def test_tail_of_a_non_positive_byte_count_is_refused(system):
     record = system.run("true")
     result = system.ctl("sessions", "tail", "-c", "0", record["sessionId"])
     assert result.returncode != 0
-    assert error_lines(result) and "positive" in error_lines(result)[0]
+    assert error_lines(result) and error_lines(result)[0].startswith("ERROR: -c takes 1 to")
 
 
 def test_tail_follow_prints_every_line_and_ends_by_itself_when_the_session_ends(system):
@@ -371,3 +371,9 @@ def test_spawn_of_a_runtime_whose_program_is_missing_exits_non_zero_with_the_rea
     result = system.ctl("sessions", "spawn", "-r", "codex", "-e", "PATH=/nonexistent", "coder", "openai", "x")
     assert result.returncode != 0
     assert "not installed" in result.stdout
+
+
+def test_a_tail_beyond_what_one_read_returns_is_a_usage_error(system):
+    sid = system.run("true")["sessionId"]
+    result = system.ctl("sessions", "tail", "-c", "3000000000", sid)
+    assert result.returncode != 0 and result.stdout.startswith("ERROR: -c takes 1 to 1048576 bytes")

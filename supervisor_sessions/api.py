@@ -13,11 +13,8 @@ import time
 import xmlrpc.client
 
 import bottle
-import waitress
-from waitress.channel import HTTPChannel
-from waitress.task import WSGITask
 
-from . import __version__, jsonlog, monitor, procs
+from . import __version__, httpserver, jsonlog, monitor, procs
 from .metrics import ApiMetrics
 from .client import server_proxy
 from .events import FINAL, STATUSES
@@ -319,6 +316,7 @@ def create_app(settings, api_key, metrics_public=False):
             "workers": {"active": counts["starting"] + counts["running"], "queued": counts["queued"],
                         "total": total, "byStatus": counts},
             "services": rpc().sessions.listServices(),
+            "isolation": rpc().sessions.getIsolation(),
             "gpu": monitor.gpu_status(),
             "system": monitor.system_status(settings.home),
         }
@@ -387,30 +385,19 @@ def _follow(proxy, sid, sse, disconnected, followers):
         followers.release()
 
 
-class _CanonicalHeaderTask(WSGITask):
-    """waitress capitalises header names ('Www-Authenticate'); send RFC 7235's spelling, which clients
-    that compare names case-sensitively look for."""
-
-    def build_response_header(self):
-        return super().build_response_header().replace(b"\r\nWww-Authenticate:", b"\r\nWWW-Authenticate:")
-
-
-class _Channel(HTTPChannel):
-    task_class = _CanonicalHeaderTask
-
-
 def serve(settings):
-    """Run the API with waitress on settings.api_host:settings.api_port (blocks)."""
+    """Run the API with waitress on settings.api_host:settings.api_port (blocks); see httpserver for the
+    limits that keep hostile clients from starving the others."""
     jsonlog.use_json_lines()
     procs.exit_with_parent()
     app = create_app(settings, os.environ.get("MANAGEMENT_API_KEY", ""),
                      metrics_public=os.environ.get("METRICS_PUBLIC", "").lower() in ("1", "true", "yes"))
-    server = waitress.create_server(app, host=settings.api_host, port=settings.api_port, threads=settings.api_threads,
-                                    channel_request_lookahead=1, channel_timeout=settings.client_timeout,
-                                    cleanup_interval=max(1, min(30, settings.client_timeout // 2)),
-                                    max_request_body_size=MAX_BODY_BYTES + 65536, ident="supervisor-sessions")
-    for listener in [server] + list(getattr(server, "map", {}).values()):
-        if hasattr(listener, "channel_class"):
-            listener.channel_class = _Channel
+    httpserver.ensure_fd_room(settings.api_connection_limit)
+    server = httpserver.create_server(
+        app, host=settings.api_host, port=settings.api_port, threads=settings.api_threads,
+        client_timeout=settings.client_timeout, connection_limit=settings.api_connection_limit,
+        first_request_timeout=settings.api_first_request_timeout,
+        per_client=settings.api_connections_per_client, max_body=MAX_BODY_BYTES, error_codes=ERROR_CODES,
+        ident="supervisor-sessions")
     server.print_listen("Management API on http://{}:{}")
     server.run()

@@ -8,8 +8,12 @@ import sys
 
 from .groups import quarantine_broken_configs
 from .render import Renderer
-from . import services
+from . import identity, services
 from .settings import Settings, ensure_api_key, ensure_secret, resource_dir
+from .store import atomic_write
+
+# supervisord and our programs are the last the OOM killer picks (workers raise theirs, see launch.py)
+SERVICE_OOM_SCORE_ADJ = -500
 
 log = logging.getLogger("supervisor_sessions")
 
@@ -21,12 +25,12 @@ def _settings():
         sys.exit("supervisor-sessions: %s" % e)
 
 
-def write_supervisord_conf(settings, optional_confs):
+def write_supervisord_conf(settings, optional_confs, socket_owner=None):
     """Render the main supervisord config into $SESSIONS_HOME/run and return its path."""
     text = Renderer().render_file("supervisord.conf.j2", {
         "pid_file": settings.pid_file, "logs_dir": settings.logs_dir, "socket": settings.socket_path,
         "conf_d": resource_dir("conf.d"), "session_conf_dir": settings.session_conf_dir,
-        "optional_confs": optional_confs})
+        "optional_confs": optional_confs, "socket_owner": socket_owner})
     with open(settings.supervisord_conf, "w") as f:
         f.write(text)
     return settings.supervisord_conf
@@ -49,8 +53,20 @@ def prepare_services(settings, env):
     return confs, extra_env
 
 
+def _lower_oom_score():
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(SERVICE_OOM_SCORE_ADJ))
+    except OSError:  # lowering it needs root
+        pass
+
+
 def serve(settings):
-    """Prepare SESSIONS_HOME, quarantine broken session configs and exec supervisord in the foreground."""
+    """Prepare SESSIONS_HOME, quarantine broken session configs and exec supervisord in the foreground.
+
+    As root, the API and session-cleanup run as the service user (created when missing), who alone
+    may use the socket. The API key reaches the API through a 0600 file, never supervisord's environment.
+    """
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath)
     try:
@@ -58,20 +74,48 @@ def serve(settings):
         if any(c.isspace() for c in settings.home):
             raise ValueError("SESSIONS_HOME must not contain whitespace: %r" % settings.home)
         settings.make_dirs()
+        socket_owner = None
+        if identity.is_root():
+            identity.ensure_user(settings.service_user)
+            os.chmod(settings.home, os.stat(settings.home).st_mode | 0o011)  # the way to the socket
+            user, reason = _service_user(settings)
+            if user:
+                socket_owner = "%d:%d" % user
+            else:
+                log.warning("%s", reason)
         optional_confs, service_env = prepare_services(settings, env)
-        conf = write_supervisord_conf(settings, optional_confs)
+        conf = write_supervisord_conf(settings, optional_confs, socket_owner)
+        key, generated = ensure_api_key(settings, os.environ)
+        atomic_write(settings.api_key_file, key.encode("utf-8"))
     except (ValueError, OSError, subprocess.SubprocessError) as e:
         sys.exit("supervisor-sessions: cannot start: %s" % e)
-    key, generated = ensure_api_key(settings, os.environ)
     if "MANAGEMENT_API_KEY" not in os.environ or not os.environ["MANAGEMENT_API_KEY"]:
         log.warning("%s the API key in %s (mode 0600); set MANAGEMENT_API_KEY to choose one",
                     "generated" if generated else "using", settings.key_file)
     quarantine_broken_configs(settings.session_conf_dir, settings.quarantine_dir, log.error)
-    env.update(service_env, SESSIONS_HOME=settings.home, MANAGEMENT_API_KEY=key,
+    _lower_oom_score()
+    os.umask(0o027)  # session logs 0640 and nothing else of ours world-readable (supervisord keeps it)
+    env.pop("MANAGEMENT_API_KEY", None)
+    env.update(service_env, SESSIONS_HOME=settings.home,
                MANAGEMENT_API_HOST=settings.api_host, MANAGEMENT_API_PORT=str(settings.api_port))
     log.info("supervisord with sessions in %s; API on http://%s:%d", settings.home, settings.api_host,
              settings.api_port)
     os.execve(sys.executable, [sys.executable, "-m", "supervisor.supervisord", "-c", conf], env)
+
+
+def _service_user(settings):
+    """((uid, gid), None) of the user our programs run as under root, or (None, why they stay root)."""
+    return identity.service_user(settings.service_user, [sys.prefix, sys.base_prefix, os.path.dirname(__file__),
+                                                         settings.socket_path])
+
+
+def become_service_user(settings):
+    """As root: continue as the service user (the one the socket belongs to) where serve could hand the
+    socket to it. A no-op otherwise."""
+    if identity.is_root():
+        user, _ = _service_user(settings)
+        if user:
+            identity.drop_privileges(*user)
 
 
 def ctl(settings, args):
@@ -110,9 +154,16 @@ def main(argv=None):
         from . import cleanup, jsonlog, procs
         jsonlog.use_json_lines()
         procs.exit_with_parent()
+        become_service_user(settings)
         cleanup.run(settings)
     else:
         from . import api
+        try:
+            with open(settings.api_key_file) as f:  # serve's; read before the API stops being root
+                os.environ["MANAGEMENT_API_KEY"] = f.read().strip()
+        except FileNotFoundError:
+            pass  # inside a supervisord of one's own: MANAGEMENT_API_KEY as before
+        become_service_user(settings)
         api.serve(settings)
 
 

@@ -22,7 +22,10 @@ _EXIT_MEANINGS = {-1: "killed by a signal", 126: "exit code 126: the program cou
 
 
 def exit_reason(exitstatus):
-    """A human reason for an unexpected exit status as supervisor reports it (-1: a signal)."""
+    """A human reason for an unexpected exit status as supervisor reports it (-1: a signal; 129-159: what
+    the sandbox, like a shell, reports for a program that a signal ended)."""
+    if isinstance(exitstatus, int) and 128 < exitstatus < 160:
+        return "killed by signal %d (exit code %d)" % (exitstatus - 128, exitstatus)
     return _EXIT_MEANINGS.get(exitstatus, "exit code %s" % exitstatus)
 
 

@@ -1,21 +1,30 @@
 """The worker launcher: the one command every session's program runs.
 
-supervisord starts `python -I -m supervisor_sessions.launch <session>/.session-launch.json`. The launcher
-reads the launch spec the plugin wrote (then deletes it, since it may hold user secrets), builds the
-worker's environment from an allow-list instead of supervisord's whole environment, writes the MCP
-configuration in the forms the runtime reads, and execs the runtime's argv in place, so the worker keeps
-the pid, process group and log supervisord gave it. Stdlib only, to start fast.
+supervisord starts `python -I -m supervisor_sessions.launch $SESSIONS_HOME/state/sessions/<id>/launch.json`.
+The launch spec lives in the service's state directory, which no worker can reach; the launcher reads
+it and deletes it (it may hold user secrets), then, while it still has supervisord's privileges:
+  1. creates the session's cgroup with its limits and moves itself in (when cgroups are usable),
+  2. raises its own oom_score_adj, so the OOM killer takes workers before the API or supervisord,
+  3. hands the session directory to the session's own user and drops to that user (when root),
+and then, as the worker: builds the environment from an allow-list, writes the task and the MCP
+configuration in the forms the runtime reads, restricts TCP binds to the session's port (Landlock),
+and execs the runtime under bubblewrap, so the worker keeps the pid, process group and log that
+supervisord gave it. Stdlib only, to start fast.
 """
 import json
 import os
 import shutil
 import sys
 
-from . import mcp
+from . import landlock, mcp
+from .cgroups import Cgroups
+from .identity import drop_privileges
+from .sandbox import bwrap_argv
 
 # Taken from supervisord's environment when set; everything else a worker gets is named explicitly.
 BASE_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TERM", "TMPDIR",
             "USER", "LOGNAME", "SHELL", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS")
+WORKER_OOM_SCORE_ADJ = 500
 EXIT_CANNOT_RUN = 126
 EXIT_NOT_INSTALLED = 127
 
@@ -27,16 +36,66 @@ def say(message):
 
 
 def build_environment(spec, parent):
-    """The worker's environment: allow-listed basics, the runtime's secrets, the spec's env, session vars."""
+    """The worker's environment: allow-listed basics, the runtime's secrets, the GPU variables, the
+    spec's env, the session's variables (HOME is the session directory: its own npm cache and config)."""
     env = {k: parent[k] for k in BASE_ENV if k in parent}
     env.setdefault("PATH", os.defpath)
-    if parent.get("HOME"):
-        # HOME becomes the session dir; keep npm's download cache shared so npx MCP servers start fast.
-        env["NPM_CONFIG_CACHE"] = parent.get("NPM_CONFIG_CACHE") or os.path.join(parent["HOME"], ".npm")
     env.update({k: parent[k] for k in spec["secrets"] if k in parent})
+    env.update({k: parent[k] for k in spec.get("passEnv", ()) if k in parent})
     env.update(spec["env"])
     env.update(spec["sessionEnv"])
     return env
+
+
+def _write_private(path, text):
+    """Write a file of the worker's own (0600), never through a link it may have left there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _confine(spec):
+    """Steps 1-3 above: the parts that need supervisord's privileges."""
+    session_dir = spec["sessionEnv"]["SESSION_DIR"]
+    if spec.get("cgroup"):
+        limits = spec["limits"]
+        groups = Cgroups.from_spec(spec["cgroup"])
+        groups.create(spec["sessionEnv"]["SESSION_ID"], limits["memoryMB"], limits["cpus"], limits["pids"])
+        groups.join(spec["sessionEnv"]["SESSION_ID"], os.getpid())
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(WORKER_OOM_SCORE_ADJ))
+    except OSError:
+        pass
+    user = spec.get("user")
+    if user:
+        os.chown(session_dir, user["uid"], user["gid"])
+        os.chmod(session_dir, 0o700)
+        drop_privileges(user["uid"], user["gid"])
+
+
+def _mcp_servers(spec, env):
+    """The canonical MCP servers with ${VAR} filled from the worker's own environment only."""
+    try:
+        missing = set()
+        servers = mcp.fill_placeholders(mcp.load_servers(spec["mcpSource"]), env, missing)
+        if missing:
+            say("MCP config names variables this session does not have: %s" % ", ".join(sorted(missing)))
+        return servers
+    except (OSError, ValueError) as e:
+        say("MCP config not used: %s" % e)
+        return {}
+
+
+def _sandboxed(spec, argv):
+    """`argv` inside bubblewrap, with TCP binds restricted to the session's port where Landlock can."""
+    sandbox = spec.get("sandbox")
+    if not sandbox:
+        return argv
+    if sandbox.get("landlock"):
+        landlock.restrict_self([int(spec["sessionEnv"]["SESSION_PORT"])])
+    return bwrap_argv(sandbox["bwrap"], spec["sessionEnv"]["SESSION_DIR"], sandbox["roots"],
+                      sandbox.get("devices", ())) + argv
 
 
 def main(argv):
@@ -47,25 +106,26 @@ def main(argv):
         spec = json.load(f)
     os.unlink(argv[1])
     env = build_environment(spec, os.environ)
-    session_dir = spec["sessionEnv"]["SESSION_DIR"]
+    servers = _mcp_servers(spec, env)   # read while the source is still readable to us
     try:
-        missing = set()
-        servers = mcp.fill_placeholders(mcp.load_servers(spec["mcpSource"]), dict(os.environ, **env), missing)
-        if missing:
-            say("MCP config names unset variables: %s" % ", ".join(sorted(missing)))
-    except (OSError, ValueError) as e:
-        say("MCP config not used: %s" % e)
-        servers = {}
+        _confine(spec)
+    except OSError as e:
+        say("cannot confine the worker: %s" % e)
+        return EXIT_CANNOT_RUN
+    session_dir = spec["sessionEnv"]["SESSION_DIR"]
     mcp.write_forms(servers, session_dir, spec["mcpForms"])
+    if spec.get("taskFile"):
+        _write_private(spec["taskFile"], spec["task"])
     program = spec["argv"][0]
     resolved = shutil.which(program, path=env["PATH"])
     if resolved is None:
         say("runtime program %r is not installed (not found on PATH=%s)" % (program, env["PATH"]))
         return EXIT_NOT_INSTALLED
+    command = _sandboxed(spec, [resolved] + spec["argv"][1:])
     try:
-        os.execve(resolved, spec["argv"], env)
+        os.execve(command[0], command, env)
     except OSError as e:
-        say("cannot run %s: %s" % (resolved, e.strerror))
+        say("cannot run %s: %s" % (command[0], e.strerror))
     return EXIT_CANNOT_RUN
 
 

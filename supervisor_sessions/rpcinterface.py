@@ -6,6 +6,7 @@ rendered config, add a group, fork) and never waits on a child.
 """
 import functools
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -19,16 +20,17 @@ from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates, g
 from supervisor.xmlrpc import Faults as SupervisorFaults
 from supervisor.xmlrpc import RPCError
 
-from . import API_VERSION, groups, procs, services
+from . import API_VERSION, gpus, groups, identity, procs, sandbox, services
 from .events import ACTIVE, FINAL, LIVE, STATUSES, now_ms, state_change
 from .faults import Faults, InvalidSpec, NoSuchSession, QueueFull, SessionActive, SessionError
+from .isolation import Isolation
 from .jsonlog import EventLog
 from .logtail import read_log
 from .naming import group_name, is_session_id, new_session_id, session_id_of_group
 from .render import Renderer
 from .settings import Settings
 from .spec import parse_spec
-from .store import SessionStore
+from .store import SessionStore, atomic_write
 
 TIME_FIELDS = ("createdAt", "startTime", "endTime")
 _FAULT_NAMES = {v: k for k, v in vars(Faults).items() if not k.startswith("_")}
@@ -110,11 +112,17 @@ class SessionsNamespaceRPCInterface:
         self._stop_snapshots = {}
         self._deadlines = {}      # session id -> time.time() by which its worker must have ended
         self._timed_out = set()   # sessions being stopped because they ran too long
+        self.isolation = None     # what is enforced on workers: found out in _start
+        self._gpus = gpus.indices()
+        self._sandbox_roots = {}  # PATH -> the read-only roots that make its programs run in the sandbox
+        self._cgroups_to_remove = set()
 
     # ---- life cycle inside supervisord -------------------------------------------------------------
 
     def _start(self):
-        """Load every session from disk, settle the ones a restart interrupted, subscribe to events."""
+        """Find out what the sandbox can enforce, load every session from the state directory, settle the
+        ones a restart interrupted (killing what is left of them), subscribe to events."""
+        self.isolation = Isolation(self.settings, self._log.warn)
         self.store.purge_trash()
         loaded = self.store.load_all(
             lambda sid, e: self._log.warn("sessions: meta of %s unreadable: %s" % (sid, e)))
@@ -128,6 +136,7 @@ class SessionsNamespaceRPCInterface:
             if record.get("status") in LIVE:
                 if record.get("pid") and procs.kill_orphaned_worker(record["pid"], record.get("startTime", 0)):
                     self._log.warn("sessions: killed orphaned worker %s of %s" % (record["pid"], sid))
+                self._reclaim(sid)
                 self._update(sid, {"status": "interrupted", "endTime": now_ms(),
                                    "reason": "supervisord stopped while the worker ran"})
             elif record.get("status") in FINAL and group_name(sid) in self.supervisord.process_groups:
@@ -167,11 +176,16 @@ class SessionsNamespaceRPCInterface:
                 if sid in self._timed_out:
                     self._timed_out.discard(sid)
                     update.update(status="failed", reason="timeout")
+                elif update["status"] == "failed" and self._oom_killed(sid):
+                    update["reason"] = ("memory: the OOM killer ended it at its limit of %d MB (limits.memoryMB)"
+                                        % self._records[sid]["limits"]["memoryMB"])
             if update:
                 self._update(sid, update)
-            if new_state in _ENDED_STATES and process.pid:
-                procs.kill_group(process.pid)
+            if new_state in _ENDED_STATES:
+                if process.pid:
+                    procs.kill_group(process.pid)
                 procs.kill_snapshot(self._stop_snapshots.pop(sid, ()))
+                self._reclaim(sid)
             if update and update["status"] in FINAL and not shutting_down:
                 self._admit(from_event=True)
         except Exception:
@@ -185,11 +199,37 @@ class SessionsNamespaceRPCInterface:
             self._log.critical("sessions: admission failed: %s" % traceback.format_exc())
 
     def _on_tick(self, event):
-        """Every 5 s: stop workers past their deadline (calls also check, so clients that poll see it sooner)."""
+        """Every 5 s: stop workers past their deadline (calls also check, so clients that poll see it sooner),
+        remove cgroups that were still busy, admit what waited for memory pressure to fall."""
         try:
             self._enforce_deadlines()
+            for sid in list(self._cgroups_to_remove):
+                self._reclaim(sid)
+            if any(r["status"] == "queued" for r in self._records.values()):
+                self._admit(from_event=True)
         except Exception:
             self._log.critical("sessions: tick failed: %s" % traceback.format_exc())
+
+    def _oom_killed(self, sid):
+        groups = self.isolation.cgroups
+        return bool(groups and groups.oom_killed(sid))
+
+    def _reclaim(self, sid):
+        """After a session's worker ended: kill what is left in its cgroup, remove the group (on a later
+        tick while it is still busy) and take its directory back from its user."""
+        groups = self.isolation.cgroups
+        if groups is not None:
+            groups.kill(sid)
+            if groups.remove(sid):
+                self._cgroups_to_remove.discard(sid)
+            else:
+                self._cgroups_to_remove.add(sid)
+        record = self._records.get(sid)
+        if record and record.get("uid") and sid not in self._cgroups_to_remove:
+            try:
+                os.chown(self.store.session_dir(sid), os.geteuid(), os.getegid())
+            except OSError:
+                pass
 
     def _enforce_deadlines(self):
         now = time.time()
@@ -207,17 +247,53 @@ class SessionsNamespaceRPCInterface:
         for a resource does not hold back those behind it."""
         live = [r for r in self._records.values() if r["status"] in LIVE]
         slots = self.settings.max_concurrent - len(live)
+        if self.isolation.users:
+            slots = min(slots, len(self._free_users()))
+        if slots > 0 and memory_pressure() > self.settings.admission_memory_pressure > 0:
+            slots = 0
         held = {name for r in live for name in r.get("exclusive", ())}
+        free_gpus = len(self._free_gpus())
         waiting = [r for r in self._records.values() if r["status"] == "queued"] + ([newcomer] if newcomer else [])
         chosen = []
         for record in waiting:
             if slots <= 0:
                 break
-            if not held.intersection(record.get("exclusive", ())):
+            if not held.intersection(record.get("exclusive", ())) and record.get("gpus", 0) <= free_gpus:
                 chosen.append(record["sessionId"])
                 slots -= 1
                 held.update(record.get("exclusive", ()))
+                free_gpus -= record.get("gpus", 0)
         return chosen
+
+    def _free_users(self):
+        """The worker users that no live session holds (nor one whose cgroup is still being emptied)."""
+        taken = {r.get("uid") for r in self._records.values() if r["status"] in LIVE}
+        taken.update(self._records[sid].get("uid") for sid in self._cgroups_to_remove if sid in self._records)
+        return [user for user in self.isolation.users if user[0] not in taken]
+
+    def _free_gpus(self):
+        taken = {i for r in self._records.values() if r["status"] in LIVE for i in r.get("gpuDevices", ())}
+        return [i for i in self._gpus if i not in taken]
+
+    def _grant(self, sid):
+        """Give a session that starts now its user and its GPUs, in its launch spec and its record fields."""
+        path = self.store.launch_file(sid)
+        with open(path, encoding="utf-8") as f:
+            launch = json.load(f)
+        fields = {}
+        if self.isolation.users:
+            uid, gid = self._free_users()[0]
+            launch["user"] = {"uid": uid, "gid": gid}
+            fields["uid"] = uid
+        if self._gpus:
+            held = self._free_gpus()[:self._records[sid].get("gpus", 0)]
+            visible = ",".join(map(str, held))
+            launch["sessionEnv"].update(CUDA_VISIBLE_DEVICES=visible, NVIDIA_VISIBLE_DEVICES=visible or "void")
+            if launch.get("sandbox"):
+                launch["sandbox"]["devices"] = gpus.device_files(held)
+            fields["gpuDevices"] = held
+        atomic_write(path, json.dumps(launch).encode("utf-8"))
+        return fields
 
     def _admit(self, from_event=False):
         """Start every queued session that may start now."""
@@ -233,7 +309,13 @@ class SessionsNamespaceRPCInterface:
             self._update(sid, {"status": "failed", "endTime": now_ms(),
                                "reason": "its program is no longer in supervisord's config"})
             return
-        self._update(sid, {"status": "starting"})
+        try:
+            grant = self._grant(sid)
+        except (OSError, ValueError) as e:
+            self._update(sid, {"status": "failed", "endTime": now_ms(),
+                               "reason": "its launch spec cannot be read: %s" % e})
+            return
+        self._update(sid, dict(grant, status="starting"))
         try:
             if from_event:
                 process.spawn()
@@ -318,6 +400,7 @@ class SessionsNamespaceRPCInterface:
         if self.supervisord.options.mood < SupervisorStates.RUNNING:
             raise RPCError(SupervisorFaults.SHUTDOWN_STATE, "supervisord is stopping or reloading; try again")
         spec = parse_spec(spec, self.renderer.runtimes, self.settings.timeout_max)
+        limits = self._limits(spec)
         sid = new_session_id()
         group = group_name(sid)
         session_dir = self.store.session_dir(sid)
@@ -331,19 +414,27 @@ class SessionsNamespaceRPCInterface:
             "stop_wait_secs": self.settings.stop_wait_secs})
         config = groups.parse_group(self.supervisord.options, rendered.ini, group,
                                     self.settings.session_conf_dir, command)
-        self._check_queue_room({"sessionId": sid, "status": "queued", "exclusive": list(rendered.exclusive)})
+        self._check_queue_room({"sessionId": sid, "status": "queued", "exclusive": list(rendered.exclusive),
+                                "gpus": spec.gpus})
         record = {"sessionId": sid, "name": spec.name, "agent": spec.agent, "task": spec.task,
                   "provider": spec.provider, "runtime": spec.runtime, "status": "queued",
                   "createdAt": now_ms(), "port": port, "group": group, "sessionDir": session_dir,
                   "logFile": self.settings.log_file(sid), "exclusive": list(rendered.exclusive),
-                  "timeoutSeconds": spec.timeout_seconds or self.settings.timeout_default}
+                  "timeoutSeconds": spec.timeout_seconds or self.settings.timeout_default,
+                  "limits": limits, "gpus": spec.gpus}
         session_env = {"SESSION_ID": sid, "SESSION_DIR": session_dir, "HOME": session_dir,
                        "SESSION_PORT": str(port), "PROXY_PORT": str(port),
-                       "MCP_CONFIG": os.path.join(session_dir, ".mcp.json")}
+                       "MCP_CONFIG": os.path.join(session_dir, ".mcp.json"), "SESSION_GPUS": str(spec.gpus),
+                       "SESSION_MEMORY_MB": str(limits["memoryMB"]), "SESSION_CPUS": "%g" % limits["cpus"],
+                       "SESSION_PIDS": str(limits["pids"])}
+        worker_path = spec.env.get("PATH") or os.environ.get("PATH") or os.defpath
         launch = {"argv": rendered.argv, "secrets": list(rendered.secrets), "env": spec.env,
                   "sessionEnv": session_env, "mcpSource": self.settings.mcp_config,
-                  "mcpForms": list(rendered.mcp_forms)}
-        self.store.create(sid, spec.task, launch, record)
+                  "mcpForms": list(rendered.mcp_forms), "task": spec.task, "taskFile": self.store.task_file(sid),
+                  "limits": limits, "passEnv": list(self.settings.gpu_env) if spec.gpus else [],
+                  "cgroup": self.isolation.cgroups.to_spec() if self.isolation.cgroups else None,
+                  "sandbox": self._sandbox(worker_path)}
+        self.store.create(sid, launch, record)
         self._records[sid] = record
         self._events.write("session-created", sessionId=sid, runtime=spec.runtime, agent=spec.agent,
                            provider=spec.provider, timeoutSeconds=record["timeoutSeconds"])
@@ -356,7 +447,6 @@ class SessionsNamespaceRPCInterface:
             del self._records[sid]
             raise
         self._log.info("sessions: created %s (runtime %s, agent %s)" % (sid, spec.runtime, spec.agent))
-        worker_path = spec.env.get("PATH") or os.environ.get("PATH") or os.defpath
         if shutil.which(rendered.argv[0], path=worker_path) is None:
             os.unlink(self.store.launch_file(sid))
             self._update(sid, {"status": "failed", "endTime": now_ms(), "reason": (
@@ -367,6 +457,41 @@ class SessionsNamespaceRPCInterface:
         if record["status"] == "queued":
             self._log.info("sessions: %s queued" % sid)
         return _wire(record)
+
+    def _limits(self, spec):
+        """The session's limits: the spec's, else the settings' defaults; checked against what exists."""
+        limits = {"memoryMB": self.settings.session_memory_mb, "cpus": self.settings.session_cpus,
+                  "pids": self.settings.session_pids}
+        limits.update(spec.limits)
+        if limits["memoryMB"] > self.settings.total_memory_mb:
+            raise InvalidSpec("limits.memoryMB %d is more than all sessions together may use (%d MB, "
+                              "SESSIONS_MEMORY_MB)" % (limits["memoryMB"], self.settings.total_memory_mb))
+        if limits["cpus"] > self.settings.total_cpus:
+            raise InvalidSpec("limits.cpus %g is more than all sessions together may use (%g, SESSIONS_CPUS)"
+                              % (limits["cpus"], self.settings.total_cpus))
+        if spec.gpus > len(self._gpus):
+            raise InvalidSpec("gpus: %d asked, but this machine has %s" % (
+                spec.gpus, "no GPU" if not self._gpus else "%d GPUs" % len(self._gpus)))
+        return limits
+
+    def _sandbox(self, worker_path):
+        """The sandbox part of a launch spec for a worker with this PATH; None when there is no sandbox."""
+        if not self.isolation.bwrap:
+            return None
+        if worker_path not in self._sandbox_roots:
+            roots = sandbox.readonly_roots(worker_path.split(os.pathsep), self.settings.sandbox_readonly_paths,
+                                           protected=[self.settings.home])
+            if self.isolation.users:  # bwrap binds as the worker's user: what it cannot reach, it cannot bind
+                uid, gid = self.isolation.users[0]
+                blocked = {root: identity.blocked_path(uid, gid, [root]) for root in roots}
+                for root, where in blocked.items():
+                    if where:
+                        self._log.warn("sessions: %s is not bound into sandboxes: worker users cannot pass "
+                                       "through %s" % (root, where))
+                roots = [root for root in roots if not blocked[root]]
+            self._sandbox_roots[worker_path] = roots
+        return {"bwrap": self.isolation.bwrap, "roots": self._sandbox_roots[worker_path],
+                "landlock": self.isolation.landlock}
 
     def _check_queue_room(self, newcomer):
         """Raise QueueFull when `newcomer` would have to wait and MAX_QUEUED_SESSIONS already wait."""
@@ -455,6 +580,10 @@ class SessionsNamespaceRPCInterface:
         if record["status"] in ACTIVE:
             raise SessionActive("session %s is %s; stop it before removing it" % (sessionId, record["status"]))
         group = group_name(sessionId)
+        cgroups = self.isolation.cgroups
+        if cgroups is not None and (cgroups.pids(sessionId) or not cgroups.remove(sessionId)):
+            self._reclaim(sessionId)
+            raise SessionActive("session %s still has processes in its cgroup; try again" % sessionId)
         if not groups.uninstall(self.supervisord, group, self.settings.conf_file(group)):
             raise SessionActive("session %s still has a process running; stop it first" % sessionId)
         self.store.remove(sessionId)
@@ -490,13 +619,32 @@ class SessionsNamespaceRPCInterface:
         @param int length        the most bytes to return (at most 1 MiB)
         @return array result     [string text, int nextOffset, boolean overflow]
         """
-        record = self._record(sessionId)
+        self._record(sessionId)
         for name, value in (("offset", offset), ("length", length)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise InvalidSpec("%s must be an integer" % name)
         if length <= 0:
             raise InvalidSpec("length must be positive")
-        return list(read_log(record["logFile"], offset, length))
+        return list(read_log(self.settings.log_file(sessionId), offset, length))
+
+    @_guarded
+    def getIsolation(self):
+        """Return what the sandbox enforces on every worker on this machine, and why the rest is not.
+
+        @return struct isolation  {root, sandbox, bwrap, enforced: {namespaces, identity, cgroups, limits,
+                                  landlockTcpBind}, landlockAbi, workerUsers, notEnforced: {part: reason}}
+        """
+        return self.isolation.report()
+
+
+def memory_pressure(path="/proc/pressure/memory"):
+    """The share of the last 10 s in which some task waited for memory (PSI), in percent; 0 without PSI."""
+    try:
+        with open(path) as f:
+            first = f.readline().split()
+        return float(dict(field.split("=", 1) for field in first[1:])["avg10"])
+    except (OSError, ValueError, KeyError, IndexError):
+        return 0.0
 
 
 _instances = {}

@@ -33,6 +33,19 @@ def default_max_concurrent():
     return max(1, min(2 * (os.cpu_count() or 1), memory_gib))
 
 
+def memory_mb():
+    """The machine's memory in MiB."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2 ** 20
+
+
+def _names(env, name, default=()):
+    """A ','- or ':'-separated list of names or paths; `default` when unset."""
+    raw = env.get(name)
+    if raw is None:
+        return tuple(default)
+    return tuple(part.strip() for part in raw.replace(",", ":").split(":") if part.strip())
+
+
 def _number(env, name, default, minimum, maximum, kind=int):
     """The variable `name` parsed as `kind` (int or float) within bounds; `default` when unset or empty."""
     raw = env.get(name, "").strip()
@@ -44,6 +57,14 @@ def _number(env, name, default, minimum, maximum, kind=int):
         raise ValueError("%s must be %s, got %r" % (name, "an integer" if kind is int else "a number", raw)) from None
     if not minimum <= value <= maximum:
         raise ValueError("%s must be between %g and %g, got %g" % (name, minimum, maximum, value))
+    return value
+
+
+def _choice(env, name, choices):
+    """One of `choices` (the first is the default)."""
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ValueError("%s must be one of %s, got %r" % (name, ", ".join(choices), value))
     return value
 
 
@@ -66,6 +87,22 @@ class Settings:
     client_timeout: int = 60
     api_threads: int = 16
     retention_hours: float = 24.0
+    sandbox: str = "auto"
+    sandbox_readonly_paths: tuple = ()
+    service_user: str = "supervisor-sessions"
+    uid_base: int = 61000
+    session_memory_mb: int = 4096
+    session_cpus: float = 2.0
+    session_pids: int = 1024
+    total_memory_mb: int = 0
+    total_cpus: float = 0.0
+    total_pids: int = 32768
+    admission_memory_pressure: float = 40.0
+    gpu_env: tuple = ("LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "CUDA_CACHE_PATH",
+                      "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_REQUIRE_CUDA", "NCCL_DEBUG")
+    api_connection_limit: int = 1000
+    api_first_request_timeout: int = 5
+    api_connections_per_client: int = 200
 
     @classmethod
     def from_env(cls, env=None):
@@ -74,6 +111,9 @@ class Settings:
         home = os.path.abspath(os.path.expanduser(env.get("SESSIONS_HOME") or default_home()))
         if "%" in home:
             raise ValueError("SESSIONS_HOME must not contain '%%' (supervisor expands it): %r" % home)
+        cores = os.cpu_count() or 1
+        # All sessions together: 85% of the memory by default, so the rest of the machine keeps some.
+        total_memory = _number(env, "SESSIONS_MEMORY_MB", memory_mb() * 85 // 100, 16, memory_mb())
         return cls(
             home=home,
             api_host=env.get("MANAGEMENT_API_HOST") or "127.0.0.1",
@@ -90,6 +130,21 @@ class Settings:
             client_timeout=_number(env, "MANAGEMENT_API_CLIENT_TIMEOUT", 60, 1, 3600),
             api_threads=_number(env, "MANAGEMENT_API_THREADS", 16, 4, 1024),
             retention_hours=_number(env, "SESSION_RETENTION_HOURS", 24.0, 0.0, 10.0 ** 6, float),
+            sandbox=_choice(env, "SESSIONS_SANDBOX", ("auto", "off")),
+            sandbox_readonly_paths=tuple(os.path.abspath(p) for p in _names(env, "SANDBOX_READONLY_PATHS")),
+            service_user=env.get("SESSIONS_SERVICE_USER") or "supervisor-sessions",
+            uid_base=_number(env, "SANDBOX_UID_BASE", 61000, 1000, 2 ** 31 - 200_000),
+            session_memory_mb=_number(env, "SESSION_MEMORY_MB", min(4096, total_memory), 16, total_memory),
+            session_cpus=_number(env, "SESSION_CPUS", float(min(2, cores)), 0.01, float(cores), float),
+            session_pids=_number(env, "SESSION_PIDS", 1024, 8, 4_194_304),
+            total_memory_mb=total_memory,
+            total_cpus=_number(env, "SESSIONS_CPUS", float(cores), 0.01, float(cores), float),
+            total_pids=_number(env, "SESSIONS_PIDS", 32768, 16, 4_194_304),
+            admission_memory_pressure=_number(env, "ADMISSION_MEMORY_PRESSURE", 40.0, 0.0, 100.0, float),
+            gpu_env=_names(env, "GPU_ENV_PASSTHROUGH", cls.gpu_env),
+            api_connection_limit=_number(env, "MANAGEMENT_API_CONNECTION_LIMIT", 1000, 10, 100_000),
+            api_first_request_timeout=_number(env, "MANAGEMENT_API_FIRST_REQUEST_TIMEOUT", 5, 1, 3600),
+            api_connections_per_client=_number(env, "MANAGEMENT_API_CONNECTIONS_PER_CLIENT", 200, 1, 100_000),
         )
 
     @property
@@ -131,7 +186,22 @@ class Settings:
 
     @property
     def key_file(self):
+        """Where a generated API key is kept between starts (0600)."""
         return os.path.join(self.home, KEY_FILE_NAME)
+
+    @property
+    def api_key_file(self):
+        """The file through which the API gets its key at each start (0600): never the environment."""
+        return os.path.join(self.run_dir, "api-key")
+
+    @property
+    def state_dir(self):
+        """The service's own state (0700): session records, launch specs, rendered configs. No worker
+        ever sees or writes it; nothing under the session directories is read back as truth."""
+        return os.path.join(self.home, "state")
+
+    def session_state_dir(self, session_id):
+        return os.path.join(self.state_dir, "sessions", session_id)
 
     def session_dir(self, session_id):
         return os.path.join(self.sessions_dir, session_id)
@@ -144,9 +214,13 @@ class Settings:
 
     def make_dirs(self):
         """Create every directory the system writes to."""
-        for path in (self.sessions_dir, self.session_logs_dir, self.session_conf_dir, self.run_dir):
+        for path in (self.sessions_dir, self.session_logs_dir, self.session_conf_dir, self.run_dir,
+                     os.path.join(self.state_dir, "sessions")):
             os.makedirs(path, exist_ok=True)
-        os.chmod(self.run_dir, 0o700)
+        os.chmod(self.state_dir, 0o700)
+        # The run dir holds the socket (0700, owned by the service user when root runs us): others may
+        # pass through it to that socket, but not list it.
+        os.chmod(self.run_dir, 0o711)
 
     def check_socket_path(self):
         """Raise ValueError when the unix socket path is too long for the kernel."""

@@ -10,14 +10,18 @@ NAME_MAX_CHARS = 200
 ENV_MAX_ENTRIES = 64
 ENV_VALUE_MAX_CHARS = 32_768
 # Set by the system for every worker; a spec may not override them.
-RESERVED_ENV = frozenset({"HOME", "SESSION_ID", "SESSION_DIR", "SESSION_PORT", "PROXY_PORT", "MCP_CONFIG"})
+RESERVED_ENV = frozenset({"HOME", "SESSION_ID", "SESSION_DIR", "SESSION_PORT", "PROXY_PORT", "MCP_CONFIG",
+                          "SESSION_MEMORY_MB", "SESSION_CPUS", "SESSION_PIDS", "SESSION_GPUS",
+                          "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"})
 
 _IDENTIFIER = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _ENV_KEY = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What XML 1.0, and so XML-RPC, cannot carry: C0 controls but tab, newline and carriage return.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds")
+FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus")
+LIMIT_FIELDS = {"memoryMB": (16, 2 ** 31 - 1), "cpus": (0.01, 4096), "pids": (8, 4_194_304)}
+MAX_GPUS = 64
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class SessionSpec:
     name: str = ""
     env: dict = field(default_factory=dict)
     timeout_seconds: int = 0  # 0: the configured default
+    limits: dict = field(default_factory=dict)  # of LIMIT_FIELDS; the rest come from the settings
+    gpus: int = 0
 
 
 def _text(spec, key, required=True):
@@ -91,6 +97,40 @@ def _timeout(spec, maximum):
     return value
 
 
+def _number(value, integer):
+    return (isinstance(value, int) or (not integer and isinstance(value, float))) and not isinstance(value, bool)
+
+
+def _limits(spec):
+    limits = spec.get("limits")
+    if limits is None:
+        return {}
+    if not isinstance(limits, dict):
+        raise InvalidSpec("'limits' must be a struct of %s" % ", ".join(LIMIT_FIELDS))
+    unknown = sorted(str(k) for k in limits if k not in LIMIT_FIELDS)
+    if unknown:
+        raise InvalidSpec("unknown limit(s) %s; known: %s" % (", ".join(unknown)[:200], ", ".join(LIMIT_FIELDS)))
+    checked = {}
+    for key, value in limits.items():
+        low, high = LIMIT_FIELDS[key]
+        if value is None:
+            continue
+        if not _number(value, key != "cpus") or not low <= value <= high:
+            raise InvalidSpec("limits.%s must be %s from %g to %g" % (
+                key, "a number" if key == "cpus" else "an integer", low, high))
+        checked[key] = value
+    return checked
+
+
+def _gpus(spec):
+    value = spec.get("gpus")
+    if value is None:
+        return 0
+    if not _number(value, True) or not 0 <= value <= MAX_GPUS:
+        raise InvalidSpec("'gpus' must be an integer from 0 to %d" % MAX_GPUS)
+    return value
+
+
 def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
     """Check a raw spec struct and return a SessionSpec; raise InvalidSpec saying what is wrong.
 
@@ -113,4 +153,5 @@ def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
     if len(name) > NAME_MAX_CHARS or _CONTROL.search(name):
         raise InvalidSpec("'name' must be at most %d characters without control characters" % NAME_MAX_CHARS)
     return SessionSpec(agent=_identifier(spec, "agent"), task=task, provider=_identifier(spec, "provider"),
-                       runtime=runtime, name=name, env=_env(spec), timeout_seconds=_timeout(spec, timeout_max))
+                       runtime=runtime, name=name, env=_env(spec), timeout_seconds=_timeout(spec, timeout_max),
+                       limits=_limits(spec), gpus=_gpus(spec))

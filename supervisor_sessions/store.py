@@ -1,4 +1,10 @@
-"""Session files on disk: the session directory, its meta record, task and launch spec, and its log."""
+"""Session files on disk.
+
+Two directories per session: its state directory under $SESSIONS_HOME/state (0700, the service's own:
+the meta record, the launch spec, the rendered config once the session has ended) and its session
+directory under workspace/ (the worker's working directory and HOME, which the worker owns). Nothing is
+ever read back from the session directory: whatever a worker can write is not trusted.
+"""
 import errno
 import json
 import os
@@ -7,15 +13,15 @@ import shutil
 from .faults import StorageFull
 from .naming import is_session_id
 
-META_FILE = ".session-meta.json"
-TASK_FILE = ".session-task"
-LAUNCH_FILE = ".session-launch.json"
-PROGRAM_FILE = ".session-program.conf"
-TRASH_PREFIX = ".removing-"  # the rendered config, once the session has ended
+META_FILE = "meta.json"
+LAUNCH_FILE = "launch.json"
+PROGRAM_FILE = "program.conf"     # the rendered config, once the session has ended
+TASK_FILE = ".session-task"       # in the session directory: the launcher writes it for the worker
+TRASH_PREFIX = ".removing-"
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
-def atomic_write(path, data, mode=0o644):
+def atomic_write(path, data, mode=0o600):
     """Write bytes to `path` through a dot-named temp file and os.replace; readers never see half a file."""
     tmp = os.path.join(os.path.dirname(path), ".%s.tmp" % os.path.basename(path))
     try:
@@ -42,36 +48,38 @@ def _json(obj):
 
 
 class SessionStore:
-    """One directory per session under settings.sessions_dir; the meta file is the state of record."""
+    """A state directory and a session directory per session; the meta file is the state of record."""
 
     def __init__(self, settings):
         self.settings = settings
+        self.states_dir = os.path.join(settings.state_dir, "sessions")
 
     def session_dir(self, session_id):
         return self.settings.session_dir(session_id)
 
     def _path(self, session_id, name):
-        return os.path.join(self.session_dir(session_id), name)
+        return os.path.join(self.settings.session_state_dir(session_id), name)
 
-    def create(self, session_id, task, launch, record):
-        """Make the session directory with its task, launch spec (0600) and meta; undo it all on failure."""
-        directory = self.session_dir(session_id)
+    def create(self, session_id, launch, record):
+        """Make the state directory (launch spec and meta, 0600) and the empty session directory (0700);
+        undo it all on failure."""
+        made = []
         try:
-            os.mkdir(directory, 0o755)
-        except OSError as e:
-            if e.errno in _DISK_ERRORS:
-                raise StorageFull("cannot create %s: %s" % (directory, os.strerror(e.errno))) from None
-            raise
-        try:
-            atomic_write(self._path(session_id, TASK_FILE), task.encode("utf-8"), 0o600)
-            atomic_write(self._path(session_id, LAUNCH_FILE), _json(launch), 0o600)
+            for directory in (self.settings.session_state_dir(session_id), self.session_dir(session_id)):
+                os.mkdir(directory, 0o700)
+                made.append(directory)
+            atomic_write(self._path(session_id, LAUNCH_FILE), _json(launch))
             self.save(record)
-        except BaseException:
-            shutil.rmtree(directory, ignore_errors=True)
+        except BaseException as e:
+            for directory in made:
+                shutil.rmtree(directory, ignore_errors=True)
+            if isinstance(e, OSError) and e.errno in _DISK_ERRORS:
+                raise StorageFull("cannot create session %s: %s" % (session_id, os.strerror(e.errno))) from None
             raise
 
     def task_file(self, session_id):
-        return self._path(session_id, TASK_FILE)
+        """Where the worker finds its task (written by the launcher into the session directory)."""
+        return os.path.join(self.session_dir(session_id), TASK_FILE)
 
     def launch_file(self, session_id):
         return self._path(session_id, LAUNCH_FILE)
@@ -95,7 +103,7 @@ class SessionStore:
         """Every readable record, keyed by id; on_error(session_id, exc) is told of the others."""
         records = {}
         try:
-            names = os.listdir(self.settings.sessions_dir)
+            names = os.listdir(self.states_dir)
         except FileNotFoundError:
             return records
         for name in names:
@@ -108,30 +116,36 @@ class SessionStore:
         return records
 
     def remove(self, session_id):
-        """Delete the session directory and its log.
+        """Delete the session's state, its session directory and its log.
 
-        The directory is first renamed out of the store in one step, so a removal cut short (a crash, a
-        kill) never leaves a half-deleted session that is still listed; purge_trash() finishes it later.
+        The state directory is first renamed out of the store in one step, so a removal cut short (a crash,
+        a kill) never leaves a half-deleted session that is still listed; purge_trash() finishes it later.
         """
-        trash = os.path.join(self.settings.sessions_dir, TRASH_PREFIX + session_id)
-        try:
-            os.rename(self.session_dir(session_id), trash)
-        except FileNotFoundError:
-            pass
-        log_file = self.settings.log_file(session_id)
-        for path in (log_file, log_file + ".1"):
+        for parent, directory in ((self.states_dir, self.settings.session_state_dir(session_id)),
+                                  (self.settings.sessions_dir, self.session_dir(session_id))):
+            trash = os.path.join(parent, TRASH_PREFIX + session_id)
             try:
-                os.unlink(path)
+                os.rename(directory, trash)
             except FileNotFoundError:
-                pass
-        shutil.rmtree(trash, ignore_errors=True)
+                continue
+            if parent == self.states_dir:
+                log_file = self.settings.log_file(session_id)
+                for path in (log_file, log_file + ".1"):
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
+            shutil.rmtree(trash, ignore_errors=True)
 
     def purge_trash(self):
-        """Finish removals that were cut short."""
-        try:
-            names = os.listdir(self.settings.sessions_dir)
-        except FileNotFoundError:
-            return
-        for name in names:
-            if name.startswith(TRASH_PREFIX):
-                shutil.rmtree(os.path.join(self.settings.sessions_dir, name), ignore_errors=True)
+        """Finish removals that were cut short: trash, and session directories whose state is gone."""
+        for parent in (self.states_dir, self.settings.sessions_dir):
+            try:
+                names = os.listdir(parent)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                orphan = parent != self.states_dir and is_session_id(name) \
+                    and not os.path.isdir(self.settings.session_state_dir(name))
+                if name.startswith(TRASH_PREFIX) or orphan:
+                    shutil.rmtree(os.path.join(parent, name), ignore_errors=True)

@@ -146,7 +146,7 @@ class System:
             return f.read()
 
     def meta(self, sid):
-        with open(os.path.join(self.home, "workspace", "sessions", sid, ".session-meta.json")) as f:
+        with open(os.path.join(self.home, "state", "sessions", sid, "meta.json")) as f:
             return json.load(f)
 
     def ctl(self, *args):

@@ -465,9 +465,6 @@ def waitress_case(system, case):
 @pytest.mark.parametrize("case", ["a body far over the limit, with Content-Length",
                                   "a body far over the limit, chunked", "a Content-Length that is not a number",
                                   "a header section over waitress's limit"])
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "waitress answers malformed or oversized requests itself (bodies over max_request_body_size = "
-    "MAX_BODY_BYTES + 64 KiB, a bad Content-Length, headers over 256 KiB) with a text/plain error page"))
 def test_errors_that_waitress_answers_itself_are_json_too(system, case):
     head, parts, status = waitress_case(system, case)
     answer = raw_exchange(system, head.encode(), parts)

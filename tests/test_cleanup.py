@@ -58,8 +58,9 @@ def test_a_removal_cut_short_is_finished_at_the_next_start(make_system):
     first = make_system().start()
     ended = first.run("true")
     first.stop()
-    trash = os.path.join(os.path.dirname(ended["sessionDir"]), ".removing-" + ended["sessionId"])
-    os.rename(ended["sessionDir"], trash)  # where removeSession's first step leaves it
+    state = os.path.join(first.home, "state", "sessions", ended["sessionId"])
+    trash = os.path.join(os.path.dirname(state), ".removing-" + ended["sessionId"])
+    os.rename(state, trash)  # where removeSession's first step leaves it
     second = make_system(home=first.home).start()
     assert ended["sessionId"] not in {r["sessionId"] for r in second.rpc().sessions.listSessions()}
-    assert not os.path.exists(trash)
+    assert not os.path.exists(trash) and not os.path.exists(ended["sessionDir"])

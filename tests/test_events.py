@@ -98,7 +98,8 @@ def test_the_status_sets_partition_as_documented():
 @pytest.mark.parametrize("exitstatus, reason", [
     (-1, "killed by a signal"), (126, "exit code 126: the program could not be executed"),
     (127, "exit code 127: a program was not found (see the session log)"), (0, "exit code 0"),
-    (9, "exit code 9"), (255, "exit code 255"), (None, "exit code None"),
+    (9, "exit code 9"), (255, "exit code 255"), (None, "exit code None"), (128, "exit code 128"),
+    (137, "killed by signal 9 (exit code 137)"), (143, "killed by signal 15 (exit code 143)"),
 ])
 def test_exit_reasons_name_signals_and_missing_programs(exitstatus, reason):
     assert exit_reason(exitstatus) == reason

@@ -66,7 +66,7 @@ def test_hostile_tasks_create_no_program_and_leave_one_section_per_file(isolated
     groups = {p["group"] for p in isolated.rpc().supervisor.getAllProcessInfo()}
     assert all(g in ("management-api", "session-cleanup") or g.startswith("sess-") for g in groups)
     assert not os.path.exists("/tmp/evil-was-here")
-    programs = glob.glob(os.path.join(isolated.home, "workspace", "sessions", "*", ".session-program.conf"))
+    programs = glob.glob(os.path.join(isolated.home, "state", "sessions", "*", "program.conf"))
     assert len(programs) >= len(HOSTILE_TASKS)
     for path in programs:
         with open(path) as f:
@@ -148,14 +148,18 @@ def test_two_live_workers_get_different_ports_as_proxy_port(isolated):
     first, second = (isolated.spawn("echo $PROXY_PORT; sleep 30") for _ in range(2))
     assert first["port"] != second["port"]
     for record in (first, second):
-        wait_for(lambda: isolated.log(record["sessionId"]).strip(), message="the port to be printed")
+        def printed():
+            return [line for line in isolated.log(record["sessionId"]).splitlines()
+                    if not line.startswith("supervisor-sessions:")]
+        wait_for(printed, message="the port to be printed")
         rpc.sessions.stopSession(record["sessionId"])
         isolated.wait_status(record["sessionId"], {"stopped"})
-        assert isolated.log(record["sessionId"]).split() == [str(record["port"])]
+        assert printed() == [str(record["port"])]
 
 
 def test_an_agentic_flow_worker_starts_the_configured_mcp_servers(isolated):
-    record = isolated.run("use the tools", runtime="agentic-flow")
+    record = isolated.run("use the tools", runtime="agentic-flow",
+                          env={"CONTEXT7_API_KEY": SECRETS["CONTEXT7_API_KEY"]})
     seen = report(record)
     assert seen["tools"]["fake"] == ["lookup-" + SECRETS["CONTEXT7_API_KEY"]]
     servers = json.loads(seen["mcp"])["servers"]

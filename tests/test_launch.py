@@ -32,7 +32,7 @@ def launch_spec(secrets=("GEMINI_API_KEY",), env=None, session_env=None):
 def test_the_worker_environment_is_the_allow_list_the_declared_secrets_and_the_session_vars():
     assert build_environment(launch_spec(env={"DEBUG": "1"}), PARENT) == dict(
         {k: PARENT[k] for k in ("PATH", "LANG", "TZ", "TERM", "USER")}, GEMINI_API_KEY="gem", DEBUG="1",
-        NPM_CONFIG_CACHE="/root/.npm", **SESSION_ENV)
+        **SESSION_ENV)
 
 
 @pytest.mark.parametrize("name", UNDECLARED)
@@ -64,15 +64,18 @@ def test_the_spec_env_wins_over_what_is_taken_from_supervisord(name):
     assert build_environment(launch_spec(env={name: "from-spec"}), PARENT)[name] == "from-spec"
 
 
-@pytest.mark.parametrize("parent, cache", [
-    ({"HOME": "/home/op"}, "/home/op/.npm"),
-    ({"HOME": "/home/op", "NPM_CONFIG_CACHE": "/cache/npm"}, "/cache/npm"),
-    ({"HOME": ""}, None),
-    ({}, None),
-])
-def test_the_npm_cache_stays_in_supervisords_home(parent, cache):
+@pytest.mark.parametrize("parent", [{"HOME": "/home/op"}, {"HOME": "/home/op", "NPM_CONFIG_CACHE": "/cache/npm"}])
+def test_each_session_has_its_own_npm_cache_in_its_own_home(parent):
     env = build_environment(launch_spec(), parent)
-    assert env.get("NPM_CONFIG_CACHE") == cache and env["HOME"] == SESSION_ENV["HOME"]
+    assert "NPM_CONFIG_CACHE" not in env and env["HOME"] == SESSION_ENV["HOME"]
+
+
+def test_gpu_variables_pass_only_when_the_session_holds_gpus():
+    parent = dict(PARENT, LD_LIBRARY_PATH="/usr/local/cuda/lib64")
+    assert "LD_LIBRARY_PATH" not in build_environment(launch_spec(), parent)
+    spec = dict(launch_spec(), passEnv=["LD_LIBRARY_PATH", "CUDA_HOME"])
+    env = build_environment(spec, parent)
+    assert env["LD_LIBRARY_PATH"] == "/usr/local/cuda/lib64" and "CUDA_HOME" not in env
 
 
 # ---- main, run as supervisord runs it ------------------------------------------------------------------------------
@@ -107,7 +110,7 @@ def test_the_launcher_execs_the_runtime_with_the_worker_environment(session):
     env = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
     assert (env["HOME"], env["SESSION_DIR"], env["GEMINI_API_KEY"], env["USER_VAR"]) == (
         str(session), str(session), "gem", "from spec")
-    assert env["NPM_CONFIG_CACHE"] == "/root/.npm"
+    assert "NPM_CONFIG_CACHE" not in env
     assert not set(UNDECLARED) & set(env)
     assert "mgmt-key-8f3a" not in done.stdout and "secret-token-71c2" not in done.stdout
 
@@ -122,7 +125,17 @@ def test_the_launcher_writes_the_canonical_mcp_file_and_the_runtimes_form(sessio
     assert canonical == {"mcpServers": {"fs": {"command": "mcp-fs", "args": [str(session), "gem"], "env": {"T": ""}}}}
     assert stat.S_IMODE(os.stat(session / ".mcp.json").st_mode) == 0o600
     assert json.loads((session / ".agentic-flow" / "mcp-config.json").read_text())["servers"]["fs"]["enabled"] is True
-    assert "MCP config names unset variables: NOT_SET_ANYWHERE" in done.stderr
+    assert "MCP config names variables this session does not have: NOT_SET_ANYWHERE" in done.stderr
+
+
+def test_mcp_placeholders_are_never_filled_from_supervisords_secrets(session, tmp_path):
+    source = tmp_path / "mcp.json"
+    source.write_text(json.dumps({"mcpServers": {"x": {"command": "x", "args": [
+        "${MANAGEMENT_API_KEY}", "${SECRET_TOKEN}", "${ANTHROPIC_API_KEY}", "${USER_VAR}"]}}}))
+    assert run_launcher(session, ["true"], mcp_source=source).returncode == 0
+    written = (session / ".mcp.json").read_text()
+    assert json.loads(written)["mcpServers"]["x"]["args"] == ["", "", "", "from spec"]
+    assert "mgmt-key-8f3a" not in written and "secret-token-71c2" not in written
 
 
 def test_without_an_mcp_file_the_canonical_file_holds_no_servers(session):

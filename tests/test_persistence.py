@@ -50,8 +50,7 @@ def test_a_clean_shutdown_marks_running_sessions_interrupted(make_system):
     system = make_system().start()
     record = system.spawn("sleep 60")
     system.stop()
-    with open(os.path.join(record["sessionDir"], ".session-meta.json")) as f:
-        assert '"status": "interrupted"' in f.read()
+    assert system.meta(record["sessionId"])["status"] == "interrupted"
 
 
 def test_supervisorctl_update_leaves_a_live_session_alone(make_system):

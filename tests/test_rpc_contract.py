@@ -7,7 +7,8 @@ from supervisor_sessions.faults import Faults
 
 from conftest import FINAL, wait_for
 
-METHODS = ["countSessions", "createSession", "getAPIVersion", "getSession", "listServices", "listSessions",
+METHODS = ["countSessions", "createSession", "getAPIVersion", "getIsolation", "getSession", "listServices",
+           "listSessions",
            "removeSession", "stopSession", "tailSessionLog"]
 
 

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from supervisor_sessions.settings import (KEY_FILE_NAME, SOCKET_PATH_MAX, Settings, default_max_concurrent,
+from supervisor_sessions.settings import (KEY_FILE_NAME, SOCKET_PATH_MAX, Settings, default_max_concurrent, memory_mb,
                                           ensure_api_key)
 
 INTEGERS = {  # variable: (field, minimum, maximum)
@@ -31,7 +31,9 @@ def test_the_defaults(tmp_path):
         home=str(tmp_path), api_host="127.0.0.1", api_port=9090, log_max_bytes=50 * 1024 * 1024, stop_wait_secs=10,
         mcp_config=str(tmp_path / ".config" / "agentic-flow" / "mcp.json"), max_concurrent=default_max_concurrent(),
         max_queued=100, timeout_default=0, timeout_max=86400, templates_overlay=str(tmp_path / "templates"),
-        cleanup_interval=3600, client_timeout=60, api_threads=16, retention_hours=24.0)
+        cleanup_interval=3600, client_timeout=60, api_threads=16, retention_hours=24.0,
+        session_memory_mb=min(4096, memory_mb() * 85 // 100), session_cpus=float(min(2, os.cpu_count())),
+        total_memory_mb=memory_mb() * 85 // 100, total_cpus=float(os.cpu_count()))
     assert default_max_concurrent() >= 1
 
 
@@ -109,12 +111,14 @@ def test_the_paths_derive_from_the_home(tmp_path):
     assert [path for path, _ in derived] == [str(tmp_path / relative) for _, relative in derived]
 
 
-def test_make_dirs_creates_every_directory_and_keeps_run_private(tmp_path):
+def test_make_dirs_creates_every_directory_and_keeps_state_and_run_private(tmp_path):
     settings = settings_for(tmp_path / "home")
     settings.make_dirs()
-    for path in (settings.sessions_dir, settings.session_logs_dir, settings.session_conf_dir, settings.run_dir):
+    for path in (settings.sessions_dir, settings.session_logs_dir, settings.session_conf_dir, settings.run_dir,
+                 settings.state_dir):
         assert os.path.isdir(path)
-    assert stat.S_IMODE(os.stat(settings.run_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(settings.state_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(settings.run_dir).st_mode) == 0o711  # no listing; the socket is 0700
     settings.make_dirs()  # again: nothing to do, no error
 
 

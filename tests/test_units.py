@@ -247,7 +247,7 @@ def test_the_worker_environment_is_an_allow_list():
               "ANTHROPIC_API_KEY": "a", "MANAGEMENT_API_KEY": "m", "PYTHONPATH": "/p", "SUPERVISOR_ENABLED": "1"}
     env = build_environment(LAUNCH, parent)
     assert env == {"PATH": "/custom/bin", "LANG": "C.UTF-8", "GOOGLE_GEMINI_API_KEY": "g", "USER_X": "1",
-                   "NPM_CONFIG_CACHE": "/root/.npm", "SESSION_ID": "s", "SESSION_DIR": "/d", "HOME": "/d"}
+                   "SESSION_ID": "s", "SESSION_DIR": "/d", "HOME": "/d"}
 
 
 def launch(tmp_path, argv):

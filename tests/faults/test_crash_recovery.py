@@ -36,8 +36,7 @@ def test_kill_9_while_sessions_run_and_others_are_being_created(make_system):
     assert len(listed) == len(set(listed))
     assert set(running + accepted) <= set(listed)
     for sid in listed:
-        with open(os.path.join(second.home, "workspace", "sessions", sid, ".session-meta.json")) as f:
-            assert json.load(f)["status"] in FINAL
+        assert second.meta(sid)["status"] in FINAL
     wait_for(lambda: not pids_matching("sleep 3071"), timeout=10, message="no worker left unowned")
 
 

@@ -1,0 +1,280 @@
+"""Workers are untrusted code: each test is a worker script that attacks something outside its session,
+and the test asserts that the attack failed. Run as root (own user per session, cgroups) and as an
+unprivileged user (bubblewrap through user namespaces; the root-only parts skip, saying so)."""
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import tempfile
+
+import pytest
+
+import supervisor_sessions
+from supervisor_sessions.settings import resource_dir
+
+from conftest import FINAL, System, pids_matching, wait_for
+
+SECRETS = {"SECRET_TOKEN": "s3cr3t-of-the-operator", "ANTHROPIC_API_KEY": "anthropic-key-of-the-operator"}
+NOBODY = 65534
+ROOT = os.geteuid() == 0
+
+
+def _unprivileged_system(home):
+    """serve started as an unprivileged user: as root, nobody (through setpriv); else the user we are."""
+    system = System(home=home, env=dict(SECRETS, MCP_CONFIG=os.path.join(home, "mcp.json")))
+    if ROOT:
+        if shutil.which("setpriv") is None:
+            pytest.skip("setpriv (util-linux) is needed to start serve as an unprivileged user")
+        os.chown(home, NOBODY, NOBODY)
+        system.start_with = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"] \
+            + system.start_with
+    return system
+
+
+@pytest.fixture(scope="module", params=["root", "unprivileged"])
+def sandboxed(request):
+    """A system with operator secrets in its environment and an mcp.json that asks for them."""
+    home = tempfile.mkdtemp(prefix="sbx", dir="/tmp")
+    os.chmod(home, 0o755)
+    with open(os.path.join(home, "mcp.json"), "w") as f:
+        json.dump({"mcpServers": {"leak": {"command": "true", "args": [
+            "${MANAGEMENT_API_KEY}", "${SECRET_TOKEN}", "${ANTHROPIC_API_KEY}"]}}}, f)
+    if request.param == "root":
+        if not ROOT:
+            pytest.skip("the root mode (own users, cgroups) needs the tests to run as root")
+        system = System(home=home, env=dict(SECRETS, MCP_CONFIG=os.path.join(home, "mcp.json")))
+    else:
+        system = _unprivileged_system(home)
+    system.mode = request.param
+    system.start()
+    system.isolation = system.rpc().sessions.getIsolation()
+    if not system.isolation["enforced"]["namespaces"]:
+        system.stop()
+        pytest.skip("no sandbox on this machine: %s" % system.isolation["notEnforced"].get("namespaces"))
+    yield system
+    system.stop()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def attack(system, script, timeout=30, **spec):
+    """Run `script` as a shell worker to its end; return (record, what the worker printed)."""
+    record = system.run(script + "\necho end-of-attack", timeout=timeout, **spec)
+    log = "".join(line for line in system.log(record["sessionId"]).splitlines(True)
+                  if not line.startswith("supervisor-sessions: "))
+    assert "end-of-attack" in log, log
+    return record, log
+
+
+@pytest.fixture
+def victim(sandboxed):
+    """Another live session with a secret in its directory and in its environment."""
+    record = sandboxed.spawn("echo victim-file-secret > mine.txt; exec sleep 60",
+                             env={"VICTIM_SECRET": "victim-env-secret"})
+    running = sandboxed.wait_status(record["sessionId"], {"running"})
+    wait_for(lambda: os.path.exists(os.path.join(record["sessionDir"], "mine.txt")), message="the victim's file")
+    yield running
+    sandboxed.rpc().sessions.stopSession(record["sessionId"])
+    sandboxed.wait_status(record["sessionId"], FINAL)
+
+
+def test_isolation_is_reported_with_reasons_for_what_is_not_enforced(sandboxed):
+    report = sandboxed.isolation
+    assert report["sandbox"] == "bubblewrap" and report["root"] == (sandboxed.mode == "root")
+    for part, enforced in report["enforced"].items():
+        assert bool(enforced) or report["notEnforced"].get(part), part
+    status, body, _ = sandboxed.http("GET", "/v1/status")
+    assert status == 200 and body["isolation"] == report
+
+
+def test_a_worker_cannot_read_the_api_key(sandboxed):
+    _, log = attack(sandboxed, "cat %s/.management-api-key %s/run/api-key; env" % (sandboxed.home, sandboxed.home))
+    assert sandboxed.key not in log
+
+
+def test_a_worker_cannot_read_supervisords_environment(sandboxed):
+    _, log = attack(sandboxed, "cat /proc/%d/environ; for p in /proc/[0-9]*; do cat $p/environ; done"
+                    % sandboxed.supervisord_pid())
+    assert not [value for value in SECRETS.values() if value in log]
+
+
+def test_a_worker_cannot_speak_to_supervisords_socket(sandboxed):
+    _, log = attack(sandboxed, "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); s.connect('%s'); "
+                    "print('socket-open')\"; ls -la %s/run" % (sandboxed.socket, sandboxed.home))
+    assert "socket-open" not in log and "supervisor.sock" not in log
+
+
+def test_a_worker_cannot_read_or_write_another_session(sandboxed, victim):
+    other = victim["sessionDir"]
+    state = os.path.join(sandboxed.home, "state", "sessions", victim["sessionId"])
+    _, log = attack(sandboxed, "cat %s/mine.txt; ls %s; echo injected > %s/mine.txt; cat %s/*; cat %s; "
+                    "echo listed $(ls %s/workspace/sessions)" % (other, other, other, state,
+                                                                 sandboxed.home + "/logs/sessions/*", sandboxed.home))
+    assert "victim-file-secret" not in log
+    assert victim["sessionId"] not in log.split("listed ")[1].split("\n")[0]
+    with open(os.path.join(other, "mine.txt")) as f:
+        assert f.read() == "victim-file-secret\n"
+
+
+def test_a_worker_cannot_read_another_workers_environment(sandboxed, victim):
+    _, log = attack(sandboxed, "cat /proc/%d/environ; cat /proc/*/environ" % victim["pid"])
+    assert "victim-env-secret" not in log
+
+
+def test_a_worker_cannot_signal_supervisord_the_api_or_another_worker(sandboxed, victim):
+    api = sandboxed.rpc().supervisor.getProcessInfo("management-api")["pid"]
+    targets = [sandboxed.supervisord_pid(), api, victim["pid"]]
+    _, log = attack(sandboxed, "; ".join("kill -9 %d && echo killed-%d" % (pid, pid) for pid in targets))
+    assert "killed-" not in log
+    for pid in targets:
+        os.kill(pid, 0)  # still there
+    assert sandboxed.rpc().sessions.getSession(victim["sessionId"])["status"] == "running"
+
+
+def test_a_worker_binds_only_its_own_port(sandboxed):
+    if not sandboxed.isolation["enforced"]["landlockTcpBind"]:
+        pytest.skip(sandboxed.isolation["notEnforced"]["landlockTcpBind"])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        other_port = probe.getsockname()[1]
+    script = ("python3 -c \"import os, socket\nfor port in (int(os.environ['SESSION_PORT']), %d):\n"
+              "    s = socket.socket()\n    try:\n        s.bind(('127.0.0.1', port)); print('bound', port)\n"
+              "    except OSError as e:\n        print('refused', port, e.errno)\"" % other_port)
+    record, log = attack(sandboxed, script)
+    assert "bound %d" % record["port"] in log and "refused %d" % other_port in log
+
+
+def test_a_worker_cannot_change_our_code_or_templates(sandboxed):
+    package = os.path.dirname(os.path.abspath(supervisor_sessions.__file__))
+    targets = [os.path.join(package, "evil.py"), os.path.join(resource_dir("templates"), "runtimes", "evil.conf.j2"),
+               os.path.join(package, "launch.py")]
+    _, log = attack(sandboxed, "; ".join("echo evil >> %s && echo wrote-%d" % (t, i) for i, t in enumerate(targets)))
+    assert "wrote-" not in log
+    assert not os.path.exists(targets[0]) and not os.path.exists(targets[1])
+    with open(targets[2]) as f:
+        assert "evil" not in f.read()
+
+
+def test_mcp_placeholders_never_hand_out_the_operators_secrets(sandboxed):
+    record, log = attack(sandboxed, "cat .mcp.json")
+    assert '"leak"' in log
+    assert sandboxed.key not in log and not [v for v in SECRETS.values() if v in log]
+
+
+def test_session_files_of_ours_are_private(sandboxed):
+    record = sandboxed.run("echo hello")
+    state = os.path.join(sandboxed.home, "state", "sessions", record["sessionId"])
+    assert stat.S_IMODE(os.stat(os.path.join(sandboxed.home, "state")).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(os.path.join(state, "meta.json")).st_mode) == 0o600
+    log_file = os.path.join(sandboxed.home, "logs", "sessions", record["sessionId"] + ".log")
+    assert stat.S_IMODE(os.stat(log_file).st_mode) == 0o640
+
+
+def test_a_forged_meta_or_config_in_a_session_directory_changes_nothing_after_a_restart(sandboxed):
+    marker = os.path.join(tempfile.gettempdir(), "forged-%d" % os.getpid())
+    forged = {"sessionId": "%s", "status": "queued", "task": "touch " + marker, "runtime": "shell",
+              "pid": sandboxed.supervisord_pid(), "logFile": sandboxed.home + "/.management-api-key"}
+    script = ("printf '%%s' '%s' | sed \"s/%%s/$SESSION_ID/\" > .session-meta.json; cp .session-meta.json meta.json; "
+              "printf '[program:evil]\\ncommand=touch %s\\nautostart=true\\n' > .session-program.conf; "
+              "cp .session-program.conf program.conf" % (json.dumps(forged), marker))
+    record, _ = attack(sandboxed, script)
+    before = sandboxed.rpc().sessions.getSession(record["sessionId"])
+    sandboxed.stop()
+    sandboxed.start()
+    after = sandboxed.rpc().sessions.getSession(record["sessionId"])
+    assert after == before and after["status"] == "completed"
+    text, _, _ = sandboxed.rpc().sessions.tailSessionLog(record["sessionId"], 0, 65536)
+    assert sandboxed.key not in text
+    assert "evil" not in {p["name"] for p in sandboxed.rpc().supervisor.getAllProcessInfo()}
+    assert not os.path.exists(marker)
+
+
+@pytest.mark.parametrize("escape", [
+    "( setsid sleep {tag} & ) ; exec sleep 300",
+    "python3 -c \"import os, subprocess\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+    "        subprocess.Popen(['sleep', '{tag}']).wait()\n    os._exit(0)\nos.wait()\" ; exec sleep 300",
+    "( while :; do ( sleep {tag} & ) ; sleep 0.05; done ) & exec sleep 300",
+], ids=["setsid", "double-fork-daemon", "pid-hopper"])
+def test_nothing_a_worker_forked_outlives_its_delete(sandboxed, escape):
+    tag = "%d%d" % (4242, os.getpid() % 10000)
+    record = sandboxed.spawn(escape.format(tag=tag))
+    sid = record["sessionId"]
+    sandboxed.wait_status(sid, {"running"})
+    wait_for(lambda: pids_matching("sleep %s" % tag), message="the escaped child to start")
+    status, body, _ = sandboxed.http("DELETE", "/v1/sessions/%s?purge=true" % sid)
+    assert status == 200 and body["purged"] is True, body
+    try:
+        wait_for(lambda: not pids_matching("sleep %s" % tag), timeout=10, message="every escaped child to be gone")
+    finally:
+        for pid in pids_matching("sleep %s" % tag):
+            os.kill(pid, signal.SIGKILL)
+
+
+# ---- limits (cgroups: root) ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def limited(sandboxed):
+    if not sandboxed.isolation["enforced"]["limits"]:
+        pytest.skip("limits are not enforced here: %s" % sandboxed.isolation["notEnforced"].get("limits"))
+    return sandboxed
+
+
+def test_a_worker_over_its_memory_limit_fails_for_memory_while_another_runs_on(limited):
+    neighbour = limited.spawn("exec sleep 60")
+    record = limited.run("python3 -c \"b = bytearray(600 * 1024 * 1024); print('got-it')\"", timeout=60,
+                         limits={"memoryMB": 128})
+    assert record["status"] == "failed" and "memory" in record["reason"] and "128 MB" in record["reason"], record
+    assert record["limits"]["memoryMB"] == 128
+    assert "got-it\n" not in limited.log(record["sessionId"]).replace("print('got-it')", "")
+    assert limited.rpc().sessions.getSession(neighbour["sessionId"])["status"] == "running"
+    limited.rpc().sessions.stopSession(neighbour["sessionId"])
+
+
+def test_a_worker_cannot_fork_past_its_pids_limit(limited):
+    script = ("python3 -c \"import os, signal\nchildren = []\nfor _ in range(60):\n    try:\n"
+              "        pid = os.fork()\n    except OSError:\n        break\n    if pid == 0:\n        signal.pause()\n"
+              "    children.append(pid)\nprint('forked', len(children))\nfor pid in children:\n"
+              "    os.kill(pid, 9)\"")
+    _, log = attack(limited, script, limits={"pids": 16})
+    assert 0 < int(log.split("forked ")[1].split()[0]) < 16
+
+
+def test_a_worker_gets_no_more_cpu_than_its_limit(limited):
+    script = ("python3 -c \"import time\nstart = time.monotonic()\nwhile time.monotonic() - start < 2: pass\n"
+              "print('cpu-share', time.process_time() / (time.monotonic() - start))\"")
+    _, log = attack(limited, script, limits={"cpus": 0.2})
+    share = float(log.split("cpu-share ")[1].split()[0])
+    assert share < 0.4
+
+
+def test_limits_are_echoed_in_the_record_and_given_to_the_worker(limited):
+    record, log = attack(limited, "echo budget $SESSION_MEMORY_MB $SESSION_CPUS $SESSION_PIDS",
+                         limits={"memoryMB": 300, "cpus": 0.5, "pids": 64})
+    assert record["limits"] == {"memoryMB": 300, "cpus": 0.5, "pids": 64}
+    assert "budget 300 0.5 64" in log
+
+
+@pytest.fixture
+def as_root(sandboxed):
+    if not sandboxed.isolation["enforced"]["identity"]:
+        pytest.skip(sandboxed.isolation["notEnforced"]["identity"])
+    return sandboxed
+
+
+def test_each_live_session_runs_as_its_own_user(as_root, victim):
+    record, log = attack(as_root, "id -u")
+    assert record["uid"] != victim["uid"] and int(log.split()[0]) == record["uid"] != 0
+    assert os.stat(victim["sessionDir"]).st_uid == victim["uid"]
+    assert stat.S_IMODE(os.stat(victim["sessionDir"]).st_mode) == 0o700
+
+
+def test_the_api_and_cleanup_run_as_the_service_user(as_root):
+    rpc = as_root.rpc()
+    service = os.stat(as_root.socket).st_uid
+    assert service != 0
+    for name in ("management-api", "session-cleanup"):
+        status = "/proc/%d/status" % rpc.supervisor.getProcessInfo(name)["pid"]
+        with open(status) as f:
+            uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+        assert set(uids) == {str(service)}, name

@@ -39,7 +39,7 @@ ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 40
                503: "unavailable", 507: "insufficient_storage"}
 RECORD_FIELDS = ("sessionId", "name", "agent", "task", "provider", "runtime", "status", "reason",
                  "createdAt", "startTime", "endTime", "duration", "exitCode", "pid", "port", "timeoutSeconds",
-                 "sessionDir", "logFile")
+                 "limits", "gpus", "gpuDevices", "uid", "sessionDir", "logFile")
 
 
 class ApiError(Exception):
@@ -224,8 +224,8 @@ def create_app(settings, api_key, metrics_public=False):
         except InvalidSpec as e:
             raise ApiError(400, e.message) from None
         fields = {"agent": spec.agent, "task": spec.task, "provider": spec.provider, "runtime": spec.runtime}
-        fields.update({k: v for k, v in (("name", spec.name), ("env", spec.env),
-                                         ("timeoutSeconds", spec.timeout_seconds)) if v})
+        fields.update({k: v for k, v in (("name", spec.name), ("env", spec.env), ("timeoutSeconds", spec.timeout_seconds),
+                                         ("limits", spec.limits), ("gpus", spec.gpus)) if v})
         started = time.perf_counter()
         record = rpc().sessions.createSession(fields)
         metrics.spawns.observe(time.perf_counter() - started)

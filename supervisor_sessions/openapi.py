@@ -46,6 +46,13 @@ def openapi_document(version):
         "exitCode": {"type": ["integer", "null"]}, "pid": {"type": ["integer", "null"]},
         "port": {"type": ["integer", "null"]},
         "timeoutSeconds": {"type": ["integer", "null"]},
+        "limits": {"type": ["object", "null"], "description": "the limits in force (the spec's, else the defaults)",
+                   "properties": {"memoryMB": {"type": "integer"}, "cpus": {"type": "number"},
+                                  "pids": {"type": "integer"}}},
+        "gpus": {"type": ["integer", "null"], "description": "GPUs asked for"},
+        "gpuDevices": {"type": ["array", "null"], "items": {"type": "integer"},
+                       "description": "the GPUs it holds (indices)"},
+        "uid": {"type": ["integer", "null"], "description": "the user it runs as (root installs only)"},
         "sessionDir": {"type": ["string", "null"]}, "logFile": {"type": ["string", "null"]},
     }
     schemas = {
@@ -63,6 +70,13 @@ def openapi_document(version):
                         "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"}},
                 "timeoutSeconds": {"type": "integer", "minimum": 1,
                                    "description": "stop the worker after this long (status failed, reason timeout)"},
+                "limits": {"type": "object", "additionalProperties": False,
+                           "description": "cgroup limits; the settings give the defaults",
+                           "properties": {"memoryMB": {"type": "integer", "minimum": 16},
+                                          "cpus": {"type": "number", "minimum": 0.01, "maximum": 4096},
+                                          "pids": {"type": "integer", "minimum": 8, "maximum": 4194304}}},
+                "gpus": {"type": "integer", "minimum": 0, "maximum": 64,
+                         "description": "GPUs to hold exclusively; queued until that many are free"},
             }},
         "Accepted": {"type": "object", "required": ["sessionId", "status", "message", "sessionDir", "logFile"],
                      "properties": {"sessionId": {"type": "string", "format": "uuid"},
@@ -99,7 +113,8 @@ def openapi_document(version):
                     "memoryTotal": {"type": "integer"}, "memoryUsed": {"type": "integer"},
                     "utilization": {"type": ["integer", "null"]},
                     "temperature": {"type": ["integer", "null"]}}}}}},
-            "system": {"type": "object"}}},
+            "system": {"type": "object"},
+            "isolation": {"type": "object", "description": "what the sandbox enforces here, and why not the rest"}}},
     }
     sid = _session_id_parameter()
     paths = {

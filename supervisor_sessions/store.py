@@ -17,6 +17,7 @@ META_FILE = "meta.json"
 LAUNCH_FILE = "launch.json"
 PROGRAM_FILE = "program.conf"     # the rendered config, once the session has ended
 TASK_FILE = ".session-task"       # in the session directory: the launcher writes it for the worker
+META_COPY = ".session-meta.json"  # in the session directory: a copy for people and tools, never read back
 TRASH_PREFIX = ".removing-"
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
@@ -41,6 +42,32 @@ def atomic_write(path, data, mode=0o600):
         if e.errno in _DISK_ERRORS:
             raise StorageFull("cannot write %s: %s" % (path, os.strerror(e.errno))) from None
         raise
+
+
+def write_in_worker_dir(directory, name, data):
+    """Write `name` into a directory a worker owns, never through a link or a file it planted there: a fresh
+    temp file (O_EXCL, O_NOFOLLOW) renamed over whatever stands at `name`. False when it could not."""
+    tmp = ".%s.%s.tmp" % (name, os.urandom(6).hex())
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return True
+    except OSError:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
+            pass
+        return False
+    finally:
+        os.close(dir_fd)
 
 
 def _json(obj):
@@ -88,8 +115,10 @@ class SessionStore:
         return self._path(session_id, PROGRAM_FILE)
 
     def save(self, record):
-        """Persist a session record atomically as its meta file."""
-        atomic_write(self._path(record["sessionId"], META_FILE), _json(record))
+        """Persist a session record atomically as its meta file (and a copy in the session directory)."""
+        data = _json(record)
+        atomic_write(self._path(record["sessionId"], META_FILE), data)
+        write_in_worker_dir(self.session_dir(record["sessionId"]), META_COPY, data)
 
     def load(self, session_id):
         """The record in a session's meta file; raises OSError or ValueError when it cannot be read."""

@@ -278,3 +278,18 @@ def test_the_api_and_cleanup_run_as_the_service_user(as_root):
         with open(status) as f:
             uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
         assert set(uids) == {str(service)}, name
+
+
+def test_the_meta_copy_in_a_session_directory_is_never_written_through_a_link_the_worker_planted(sandboxed):
+    victim_file = os.path.join(tempfile.mkdtemp(prefix="victim", dir="/tmp"), "precious")
+    with open(victim_file, "w") as f:
+        f.write("precious\n")
+    record, _ = attack(sandboxed, "for name in .session-meta.json ..session-meta.json.tmp; do rm -f $name; "
+                                     "ln -s %s $name; done" % victim_file)
+    copy = os.path.join(record["sessionDir"], ".session-meta.json")
+    assert not os.path.islink(copy)
+    with open(copy) as f:
+        assert json.load(f)["status"] == "completed"
+    with open(victim_file) as f:
+        assert f.read() == "precious\n"
+    shutil.rmtree(os.path.dirname(victim_file))

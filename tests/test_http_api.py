@@ -1,4 +1,5 @@
 """The Management API over real HTTP against a real supervisord."""
+import glob
 import http.client
 import json
 import os
@@ -233,14 +234,17 @@ def test_unknown_and_malformed_ids_are_404(system, sid):
         assert status == 404 and is_json_error(body), (method, path)
 
 
-def test_status_reports_workers_the_machine_and_no_gpu(system):
+def test_status_reports_workers_the_machine_and_the_gpus(system):
     live = post(system, "sleep 30")[0]["sessionId"]
     status, body, _ = system.http("GET", "/v1/status")
     assert status == 200
     assert body["timestamp"].endswith("Z") and isinstance(body["api"]["uptime"], int)
     assert body["workers"]["active"] >= 1 and body["workers"]["total"] >= body["workers"]["active"]
     assert body["workers"]["total"] == sum(body["workers"]["byStatus"].values())
-    assert body["gpu"]["available"] is False and body["gpu"]["reason"] and body["gpu"]["gpus"] == []
+    if glob.glob("/dev/nvidia[0-9]*"):
+        assert body["gpu"]["available"] is True and body["gpu"]["gpus"]
+    else:
+        assert body["gpu"]["available"] is False and body["gpu"]["reason"] and body["gpu"]["gpus"] == []
     assert {"cpu", "memory", "disk", "load"} <= set(body["system"])
     system.http("DELETE", "/v1/sessions/" + live)
 

@@ -293,3 +293,33 @@ def test_the_meta_copy_in_a_session_directory_is_never_written_through_a_link_th
     with open(victim_file) as f:
         assert f.read() == "precious\n"
     shutil.rmtree(os.path.dirname(victim_file))
+
+
+def test_the_oom_killer_picks_workers_before_supervisord_and_the_api(sandboxed):
+    record = sandboxed.spawn("exec sleep 60")
+    running = sandboxed.wait_status(record["sessionId"], {"running"})
+
+    def score(pid):
+        with open("/proc/%d/oom_score_adj" % pid) as f:
+            return int(f.read())
+    api = sandboxed.rpc().supervisor.getProcessInfo("management-api")["pid"]
+    # supervisord and the API keep what serve could give them (lower, where the kernel lets root lower it)
+    wait_for(lambda: score(running["pid"]) == 500, message="the launcher to raise the worker's score")
+    assert score(running["pid"]) > max(score(sandboxed.supervisord_pid()), score(api))
+    sandboxed.rpc().sessions.stopSession(record["sessionId"])
+
+
+def test_one_parent_cgroup_caps_all_sessions_together(limited):
+    from supervisor_sessions.cgroups import Cgroups, parent_name
+    from supervisor_sessions.settings import memory_mb
+    groups, _ = Cgroups.detect(parent_name(limited.home))
+    record = limited.spawn("exec sleep 60")
+    running = limited.wait_status(record["sessionId"], {"running"})
+    wait_for(lambda: running["pid"] in groups.pids(record["sessionId"]), message="the worker in its cgroup")
+    parent = groups.parent_dirs["memory" if groups.version == 1 else "unified"]
+    with open(os.path.join(parent, "memory.limit_in_bytes" if groups.version == 1 else "memory.max")) as f:
+        assert int(f.read()) == memory_mb() * 85 // 100 * 2 ** 20
+    limited.rpc().sessions.stopSession(record["sessionId"])
+    limited.wait_status(record["sessionId"], FINAL)
+    wait_for(lambda: not os.path.exists(os.path.join(parent, record["sessionId"])), timeout=10,
+             message="the session's cgroup to be removed")

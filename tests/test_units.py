@@ -343,3 +343,16 @@ def test_reading_from_the_end_continues_into_the_rotated_half(tmp_path):
     path.write_bytes(b"new\n")
     assert read_log(str(path), -1, 10) == ("old-2\nnew\n", 4, False)
     assert read_log(str(path), 0, 10) == ("new\n", 4, False)
+
+
+@pytest.mark.parametrize("text, share", [
+    ("some avg10=12.50 avg60=3.00 avg300=1.00 total=123\nfull avg10=1.00 avg60=0 avg300=0 total=1\n", 12.5),
+    ("some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", 0.0),
+    ("garbage\n", 0.0),
+])
+def test_memory_pressure_is_the_last_10_seconds_share_of_psi(tmp_path, text, share):
+    from supervisor_sessions.rpcinterface import memory_pressure
+    path = tmp_path / "memory"
+    path.write_text(text)
+    assert memory_pressure(str(path)) == share
+    assert memory_pressure(str(tmp_path / "missing")) == 0.0

@@ -12,16 +12,16 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && npm install -g --ignore-scripts agentic-flow@2 \
  && if [ "$WITH_CODE_SERVER" = true ]; then npm install -g code-server; fi \
- && npm cache clean --force \
- && useradd --create-home --shell /bin/bash devuser
+ && npm cache clean --force
 
 COPY . /app
 RUN pip install --no-cache-dir /app \
  && supervisor-sessions --help >/dev/null
 
-USER devuser
-WORKDIR /home/devuser
-ENV SESSIONS_HOME=/home/devuser \
+# supervisord runs as root: each session runs as its own user under bubblewrap, in its own cgroup, and the
+# API as the service user (see README, Security).
+WORKDIR /var/lib/supervisor-sessions
+ENV SESSIONS_HOME=/var/lib/supervisor-sessions \
     MANAGEMENT_API_HOST=0.0.0.0 \
     MANAGEMENT_API_PORT=9090
 EXPOSE 9090

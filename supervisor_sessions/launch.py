@@ -19,7 +19,7 @@ import sys
 from . import landlock, mcp
 from .cgroups import Cgroups
 from .identity import drop_privileges
-from .sandbox import bwrap_argv
+from .sandbox import bwrap_argv, visible_inside
 
 # Taken from supervisord's environment when set; everything else a worker gets is named explicitly.
 BASE_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TERM", "TMPDIR",
@@ -120,6 +120,12 @@ def main(argv):
     resolved = shutil.which(program, path=env["PATH"])
     if resolved is None:
         say("runtime program %r is not installed (not found on PATH=%s)" % (program, env["PATH"]))
+        return EXIT_NOT_INSTALLED
+    sandbox = spec.get("sandbox")
+    if sandbox and not visible_inside(resolved, sandbox["roots"] + [session_dir]):
+        say("runtime program %s is not inside the sandbox: its installation %s is not bound (it holds "
+            "SESSIONS_HOME, or the worker users cannot reach it); install it elsewhere or add its directory to "
+            "SANDBOX_READONLY_PATHS" % (resolved, os.path.dirname(os.path.realpath(resolved))))
         return EXIT_NOT_INSTALLED
     command = _sandboxed(spec, [resolved] + spec["argv"][1:])
     try:

@@ -43,8 +43,8 @@ def readonly_roots(path_dirs, extra=(), protected=(), home=None):
     """The directories to bind read-only so that what is on `path_dirs` runs inside the sandbox.
 
     For each PATH directory: its installation prefix (or the directory itself), and the prefixes that its
-    symlinks resolve into (a venv's python, npm's bin links); plus `extra`. A candidate that would expose
-    a `protected` path (SESSIONS_HOME) or that is the user's home is narrowed to the PATH directory
+    symlinks resolve into (a venv's python, npm's bin links); plus `extra`. A candidate that holds or lies
+    in a `protected` path (SESSIONS_HOME), or that is the user's home, is narrowed to the PATH directory
     itself, or dropped. What the system directories already hold is left out. Sorted, none nested.
     """
     home = os.path.realpath(home or os.path.expanduser("~"))
@@ -66,7 +66,7 @@ def readonly_roots(path_dirs, extra=(), protected=(), home=None):
     candidates += [(os.path.realpath(p), None) for p in extra]
 
     def exposes(root):
-        return root in ("/", home) or any(_within(p, root) for p in protected)
+        return root in ("/", home) or any(_within(p, root) or _within(root, p) for p in protected)
 
     chosen = set()
     for root, fallback in candidates:
@@ -76,6 +76,12 @@ def readonly_roots(path_dirs, extra=(), protected=(), home=None):
                 break
     chosen = {r for r in chosen if not any(_within(r, s) for s in SYSTEM_DIRS)}
     return sorted(r for r in chosen if not any(r != other and _within(r, other) for other in chosen))
+
+
+def visible_inside(path, roots):
+    """True when `path` (resolved) lies in what a sandbox binding `roots` shows."""
+    real = os.path.realpath(path)
+    return any(_within(real, root) for root in SYSTEM_DIRS + tuple(roots))
 
 
 def bwrap_argv(bwrap, session_dir, roots=(), devices=()):

@@ -323,3 +323,16 @@ def test_one_parent_cgroup_caps_all_sessions_together(limited):
     limited.wait_status(record["sessionId"], FINAL)
     wait_for(lambda: not os.path.exists(os.path.join(parent, record["sessionId"])), timeout=10,
              message="the session's cgroup to be removed")
+
+
+def test_a_runtime_installed_where_the_sandbox_cannot_show_it_fails_saying_which_path(sandboxed):
+    hidden = os.path.join(sandboxed.home, "bin")  # inside SESSIONS_HOME: never bound into a sandbox
+    os.makedirs(hidden, exist_ok=True)
+    program = os.path.join(hidden, "agentic-flow")
+    with open(program, "w") as f:
+        f.write("#!/bin/sh\necho should-not-run\n")
+    os.chmod(program, 0o755)
+    record = sandboxed.run("x", runtime="agentic-flow", env={"PATH": hidden + ":/usr/bin:/bin"})
+    log = sandboxed.log(record["sessionId"])
+    assert record["status"] == "failed" and record["exitCode"] == 127
+    assert "%s is not inside the sandbox" % program in log and "should-not-run" not in log

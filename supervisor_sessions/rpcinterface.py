@@ -20,10 +20,10 @@ from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates, g
 from supervisor.xmlrpc import Faults as SupervisorFaults
 from supervisor.xmlrpc import RPCError
 
-from . import API_VERSION, gpus, groups, identity, procs, sandbox, services
+from . import API_VERSION, groups, procs, services
+from .confinement import Confinement
 from .events import ACTIVE, FINAL, LIVE, STATUSES, now_ms, state_change
 from .faults import Faults, InvalidSpec, NoSuchSession, QueueFull, SessionActive, SessionError
-from .isolation import Isolation
 from .jsonlog import EventLog
 from .logtail import read_log
 from .naming import group_name, is_session_id, new_session_id, session_id_of_group
@@ -112,17 +112,14 @@ class SessionsNamespaceRPCInterface:
         self._stop_snapshots = {}
         self._deadlines = {}      # session id -> time.time() by which its worker must have ended
         self._timed_out = set()   # sessions being stopped because they ran too long
-        self.isolation = None     # what is enforced on workers: found out in _start
-        self._gpus = gpus.indices()
-        self._sandbox_roots = {}  # PATH -> the read-only roots that make its programs run in the sandbox
-        self._cgroups_to_remove = set()
+        self.confinement = None   # limits, sandbox, users and GPUs of workers: set up in _start
 
     # ---- life cycle inside supervisord -------------------------------------------------------------
 
     def _start(self):
         """Find out what the sandbox can enforce, load every session from the state directory, settle the
         ones a restart interrupted (killing what is left of them), subscribe to events."""
-        self.isolation = Isolation(self.settings, self._log.warn)
+        self.confinement = Confinement(self.settings, self._log)
         self.store.purge_trash()
         loaded = self.store.load_all(
             lambda sid, e: self._log.warn("sessions: meta of %s unreadable: %s" % (sid, e)))
@@ -176,9 +173,8 @@ class SessionsNamespaceRPCInterface:
                 if sid in self._timed_out:
                     self._timed_out.discard(sid)
                     update.update(status="failed", reason="timeout")
-                elif update["status"] == "failed" and self._oom_killed(sid):
-                    update["reason"] = ("memory: the OOM killer ended it at its limit of %d MB (limits.memoryMB)"
-                                        % self._records[sid]["limits"]["memoryMB"])
+                elif update["status"] == "failed":
+                    update["reason"] = self.confinement.oom_reason(sid, self._records[sid]) or update["reason"]
             if update:
                 self._update(sid, update)
             if new_state in _ENDED_STATES:
@@ -203,33 +199,16 @@ class SessionsNamespaceRPCInterface:
         remove cgroups that were still busy, admit what waited for memory pressure to fall."""
         try:
             self._enforce_deadlines()
-            for sid in list(self._cgroups_to_remove):
+            for sid in self.confinement.pending():
                 self._reclaim(sid)
             if any(r["status"] == "queued" for r in self._records.values()):
                 self._admit(from_event=True)
         except Exception:
             self._log.critical("sessions: tick failed: %s" % traceback.format_exc())
 
-    def _oom_killed(self, sid):
-        groups = self.isolation.cgroups
-        return bool(groups and groups.oom_killed(sid))
-
     def _reclaim(self, sid):
-        """After a session's worker ended: kill what is left in its cgroup, remove the group (on a later
-        tick while it is still busy) and take its directory back from its user."""
-        groups = self.isolation.cgroups
-        if groups is not None:
-            groups.kill(sid)
-            if groups.remove(sid):
-                self._cgroups_to_remove.discard(sid)
-            else:
-                self._cgroups_to_remove.add(sid)
-        record = self._records.get(sid)
-        if record and record.get("uid") and sid not in self._cgroups_to_remove:
-            try:
-                os.chown(self.store.session_dir(sid), os.geteuid(), os.getegid())
-            except OSError:
-                pass
+        """Kill and remove what is left of an ended session's confinement; True when nothing is left."""
+        return self.confinement.reclaim(sid, self._records.get(sid), self.store.session_dir(sid))
 
     def _enforce_deadlines(self):
         now = time.time()
@@ -247,12 +226,10 @@ class SessionsNamespaceRPCInterface:
         for a resource does not hold back those behind it."""
         live = [r for r in self._records.values() if r["status"] in LIVE]
         slots = self.settings.max_concurrent - len(live)
-        if self.isolation.users:
-            slots = min(slots, len(self._free_users()))
-        if slots > 0 and memory_pressure() > self.settings.admission_memory_pressure > 0:
-            slots = 0
+        room, free_gpus = self.confinement.room(self._records)
+        if room is not None:
+            slots = min(slots, room)
         held = {name for r in live for name in r.get("exclusive", ())}
-        free_gpus = len(self._free_gpus())
         waiting = [r for r in self._records.values() if r["status"] == "queued"] + ([newcomer] if newcomer else [])
         chosen = []
         for record in waiting:
@@ -265,33 +242,12 @@ class SessionsNamespaceRPCInterface:
                 free_gpus -= record.get("gpus", 0)
         return chosen
 
-    def _free_users(self):
-        """The worker users that no live session holds (nor one whose cgroup is still being emptied)."""
-        taken = {r.get("uid") for r in self._records.values() if r["status"] in LIVE}
-        taken.update(self._records[sid].get("uid") for sid in self._cgroups_to_remove if sid in self._records)
-        return [user for user in self.isolation.users if user[0] not in taken]
-
-    def _free_gpus(self):
-        taken = {i for r in self._records.values() if r["status"] in LIVE for i in r.get("gpuDevices", ())}
-        return [i for i in self._gpus if i not in taken]
-
     def _grant(self, sid):
-        """Give a session that starts now its user and its GPUs, in its launch spec and its record fields."""
+        """Give a session that starts now its user and its GPUs, in its launch spec; return its record fields."""
         path = self.store.launch_file(sid)
         with open(path, encoding="utf-8") as f:
             launch = json.load(f)
-        fields = {}
-        if self.isolation.users:
-            uid, gid = self._free_users()[0]
-            launch["user"] = {"uid": uid, "gid": gid}
-            fields["uid"] = uid
-        if self._gpus:
-            held = self._free_gpus()[:self._records[sid].get("gpus", 0)]
-            visible = ",".join(map(str, held))
-            launch["sessionEnv"].update(CUDA_VISIBLE_DEVICES=visible, NVIDIA_VISIBLE_DEVICES=visible or "void")
-            if launch.get("sandbox"):
-                launch["sandbox"]["devices"] = gpus.device_files(held)
-            fields["gpuDevices"] = held
+        fields = self.confinement.grant(launch, self._records[sid], self._records)
         atomic_write(path, json.dumps(launch).encode("utf-8"))
         return fields
 
@@ -400,7 +356,7 @@ class SessionsNamespaceRPCInterface:
         if self.supervisord.options.mood < SupervisorStates.RUNNING:
             raise RPCError(SupervisorFaults.SHUTDOWN_STATE, "supervisord is stopping or reloading; try again")
         spec = parse_spec(spec, self.renderer.runtimes, self.settings.timeout_max)
-        limits = self._limits(spec)
+        limits = self.confinement.limits(spec)
         sid = new_session_id()
         group = group_name(sid)
         session_dir = self.store.session_dir(sid)
@@ -430,10 +386,8 @@ class SessionsNamespaceRPCInterface:
         worker_path = spec.env.get("PATH") or os.environ.get("PATH") or os.defpath
         launch = {"argv": rendered.argv, "secrets": list(rendered.secrets), "env": spec.env,
                   "sessionEnv": session_env, "mcpSource": self.settings.mcp_config,
-                  "mcpForms": list(rendered.mcp_forms), "task": spec.task, "taskFile": self.store.task_file(sid),
-                  "limits": limits, "passEnv": list(self.settings.gpu_env) if spec.gpus else [],
-                  "cgroup": self.isolation.cgroups.to_spec() if self.isolation.cgroups else None,
-                  "sandbox": self._sandbox(worker_path)}
+                  "mcpForms": list(rendered.mcp_forms), "task": spec.task, "taskFile": self.store.task_file(sid)}
+        launch.update(self.confinement.launch_spec(limits, spec.gpus, worker_path))
         self.store.create(sid, launch, record)
         self._records[sid] = record
         self._events.write("session-created", sessionId=sid, runtime=spec.runtime, agent=spec.agent,
@@ -457,41 +411,6 @@ class SessionsNamespaceRPCInterface:
         if record["status"] == "queued":
             self._log.info("sessions: %s queued" % sid)
         return _wire(record)
-
-    def _limits(self, spec):
-        """The session's limits: the spec's, else the settings' defaults; checked against what exists."""
-        limits = {"memoryMB": self.settings.session_memory_mb, "cpus": self.settings.session_cpus,
-                  "pids": self.settings.session_pids}
-        limits.update(spec.limits)
-        if limits["memoryMB"] > self.settings.total_memory_mb:
-            raise InvalidSpec("limits.memoryMB %d is more than all sessions together may use (%d MB, "
-                              "SESSIONS_MEMORY_MB)" % (limits["memoryMB"], self.settings.total_memory_mb))
-        if limits["cpus"] > self.settings.total_cpus:
-            raise InvalidSpec("limits.cpus %g is more than all sessions together may use (%g, SESSIONS_CPUS)"
-                              % (limits["cpus"], self.settings.total_cpus))
-        if spec.gpus > len(self._gpus):
-            raise InvalidSpec("gpus: %d asked, but this machine has %s" % (
-                spec.gpus, "no GPU" if not self._gpus else "%d GPUs" % len(self._gpus)))
-        return limits
-
-    def _sandbox(self, worker_path):
-        """The sandbox part of a launch spec for a worker with this PATH; None when there is no sandbox."""
-        if not self.isolation.bwrap:
-            return None
-        if worker_path not in self._sandbox_roots:
-            roots = sandbox.readonly_roots(worker_path.split(os.pathsep), self.settings.sandbox_readonly_paths,
-                                           protected=[self.settings.home])
-            if self.isolation.users:  # bwrap binds as the worker's user: what it cannot reach, it cannot bind
-                uid, gid = self.isolation.users[0]
-                blocked = {root: identity.blocked_path(uid, gid, [root]) for root in roots}
-                for root, where in blocked.items():
-                    if where:
-                        self._log.warn("sessions: %s is not bound into sandboxes: worker users cannot pass "
-                                       "through %s" % (root, where))
-                roots = [root for root in roots if not blocked[root]]
-            self._sandbox_roots[worker_path] = roots
-        return {"bwrap": self.isolation.bwrap, "roots": self._sandbox_roots[worker_path],
-                "landlock": self.isolation.landlock}
 
     def _check_queue_room(self, newcomer):
         """Raise QueueFull when `newcomer` would have to wait and MAX_QUEUED_SESSIONS already wait."""
@@ -580,9 +499,7 @@ class SessionsNamespaceRPCInterface:
         if record["status"] in ACTIVE:
             raise SessionActive("session %s is %s; stop it before removing it" % (sessionId, record["status"]))
         group = group_name(sessionId)
-        cgroups = self.isolation.cgroups
-        if cgroups is not None and (cgroups.pids(sessionId) or not cgroups.remove(sessionId)):
-            self._reclaim(sessionId)
+        if not self._reclaim(sessionId):
             raise SessionActive("session %s still has processes in its cgroup; try again" % sessionId)
         if not groups.uninstall(self.supervisord, group, self.settings.conf_file(group)):
             raise SessionActive("session %s still has a process running; stop it first" % sessionId)
@@ -634,17 +551,7 @@ class SessionsNamespaceRPCInterface:
         @return struct isolation  {root, sandbox, bwrap, enforced: {namespaces, identity, cgroups, limits,
                                   landlockTcpBind}, landlockAbi, workerUsers, notEnforced: {part: reason}}
         """
-        return self.isolation.report()
-
-
-def memory_pressure(path="/proc/pressure/memory"):
-    """The share of the last 10 s in which some task waited for memory (PSI), in percent; 0 without PSI."""
-    try:
-        with open(path) as f:
-            first = f.readline().split()
-        return float(dict(field.split("=", 1) for field in first[1:])["avg10"])
-    except (OSError, ValueError, KeyError, IndexError):
-        return 0.0
+        return self.confinement.isolation.report()
 
 
 _instances = {}

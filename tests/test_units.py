@@ -351,7 +351,7 @@ def test_reading_from_the_end_continues_into_the_rotated_half(tmp_path):
     ("garbage\n", 0.0),
 ])
 def test_memory_pressure_is_the_last_10_seconds_share_of_psi(tmp_path, text, share):
-    from supervisor_sessions.rpcinterface import memory_pressure
+    from supervisor_sessions.confinement import memory_pressure
     path = tmp_path / "memory"
     path.write_text(text)
     assert memory_pressure(str(path)) == share

@@ -385,12 +385,13 @@ def _follow(proxy, sid, sse, disconnected, followers):
         followers.release()
 
 
-def serve(settings):
+def serve(settings, api_key, after_bind=None):
     """Run the API with waitress on settings.api_host:settings.api_port (blocks); see httpserver for the
-    limits that keep hostile clients from starving the others."""
+    limits that keep hostile clients from starving the others. `after_bind` runs once the port is bound
+    (to drop privileges: a port below 1024 works under root)."""
     jsonlog.use_json_lines()
     procs.exit_with_parent()
-    app = create_app(settings, os.environ.get("MANAGEMENT_API_KEY", ""),
+    app = create_app(settings, api_key,
                      metrics_public=os.environ.get("METRICS_PUBLIC", "").lower() in ("1", "true", "yes"))
     httpserver.ensure_fd_room(settings.api_connection_limit)
     server = httpserver.create_server(
@@ -399,5 +400,7 @@ def serve(settings):
         first_request_timeout=settings.api_first_request_timeout,
         per_client=settings.api_connections_per_client, max_body=MAX_BODY_BYTES, error_codes=ERROR_CODES,
         ident="supervisor-sessions")
+    if after_bind:
+        after_bind()
     server.print_listen("Management API on http://{}:{}")
     server.run()

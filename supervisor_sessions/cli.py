@@ -109,6 +109,16 @@ def _service_user(settings):
                                                          settings.socket_path])
 
 
+def _api_key(settings):
+    """The key serve left for the API (read while still root); inside a supervisord of one's own, where
+    serve did not run, MANAGEMENT_API_KEY."""
+    try:
+        with open(settings.api_key_file) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return os.environ.get("MANAGEMENT_API_KEY", "")
+
+
 def become_service_user(settings):
     """As root: continue as the service user (the one the socket belongs to) where serve could hand the
     socket to it. A no-op otherwise."""
@@ -158,13 +168,7 @@ def main(argv=None):
         cleanup.run(settings)
     else:
         from . import api
-        try:
-            with open(settings.api_key_file) as f:  # serve's; read before the API stops being root
-                os.environ["MANAGEMENT_API_KEY"] = f.read().strip()
-        except FileNotFoundError:
-            pass  # inside a supervisord of one's own: MANAGEMENT_API_KEY as before
-        become_service_user(settings)
-        api.serve(settings)
+        api.serve(settings, _api_key(settings), after_bind=lambda: become_service_user(settings))
 
 
 if __name__ == "__main__":

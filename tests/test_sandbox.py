@@ -336,3 +336,20 @@ def test_a_runtime_installed_where_the_sandbox_cannot_show_it_fails_saying_which
     log = sandboxed.log(record["sessionId"])
     assert record["status"] == "failed" and record["exitCode"] == 127
     assert "%s is not inside the sandbox" % program in log and "should-not-run" not in log
+
+
+@pytest.mark.skipif(not ROOT, reason="binding a port below 1024 needs root")
+def test_under_root_the_api_binds_a_privileged_port_then_runs_as_the_service_user(make_system):
+    for port in range(1000, 900, -1):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                continue
+    system = make_system(env={"MANAGEMENT_API_PORT": str(port)})
+    system.port = port
+    system.start()
+    assert system.http("GET", "/v1/sessions")[0] == 200
+    api = system.rpc().supervisor.getProcessInfo("management-api")["pid"]
+    assert os.stat("/proc/%d" % api).st_uid == os.stat(system.socket).st_uid != 0

@@ -6,7 +6,6 @@ drops privileges; whatever the worker forks stays inside. The plugin kills the w
 session ends, reads whether the OOM killer struck, and removes the group once it is empty.
 Stdlib only: the worker launcher imports it.
 """
-import hashlib
 import os
 import signal
 
@@ -37,6 +36,7 @@ def _counter(text, name):
 
 def parent_name(home):
     """The parent group of one instance: several instances (tests) on one machine never share it."""
+    import hashlib  # here, not at the top: the launcher imports this module and must start fast
     return "supervisor-sessions/" + hashlib.sha256(os.fsencode(home)).hexdigest()[:12]
 
 

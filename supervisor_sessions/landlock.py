@@ -54,7 +54,6 @@ only); in a freshly forked child that is the only thread.
 import ctypes
 import errno
 import os
-import platform
 
 __all__ = ["abi_version", "restrict_self"]
 
@@ -99,7 +98,7 @@ _libc = None
 
 
 def _syscall_numbers():
-    return _SYSCALLS.get(platform.machine().lower())
+    return _SYSCALLS.get(os.uname().machine.lower())
 
 
 def _call(name, restype, *args):
@@ -121,7 +120,7 @@ def _probe():
     """(abi, why): the kernel's Landlock ABI, and when it is 0 a sentence saying why."""
     numbers = _syscall_numbers()
     if numbers is None:
-        return 0, "Landlock support here covers x86_64 and aarch64, not %s" % platform.machine()
+        return 0, "Landlock support here covers x86_64 and aarch64, not %s" % os.uname().machine
     try:
         abi = _call("syscall", ctypes.c_long, ctypes.c_long(numbers[0]), None, ctypes.c_long(0),
                     ctypes.c_long(_CREATE_RULESET_VERSION))

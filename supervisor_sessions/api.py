@@ -34,8 +34,10 @@ MAX_LIST_LIMIT = 1000
 FOLLOW_POLL_SECONDS = 0.05
 KEEPALIVE_SECONDS = 15
 LOG_CHUNK = 256 * 1024
+EVENTS_PAGE = 1000
+EVENT_TYPES = frozenset({"created", "state", "removed"})
 ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-               409: "conflict", 413: "payload_too_large", 429: "too_many_requests", 500: "internal_error",
+               409: "conflict", 410: "gone", 413: "payload_too_large", 429: "too_many_requests", 500: "internal_error",
                503: "unavailable", 507: "insufficient_storage"}
 RECORD_FIELDS = ("sessionId", "name", "agent", "task", "provider", "runtime", "status", "reason",
                  "createdAt", "startTime", "endTime", "duration", "exitCode", "pid", "port", "timeoutSeconds",
@@ -301,6 +303,31 @@ def create_app(settings, api_key, metrics_public=False):
         bottle.response.set_header("X-Accel-Buffering", "no")
         return _follow(proxy, sid, sse, disconnected, followers)
 
+    @app.get("/v1/events")
+    def change_feed():
+        since = _query_int("since", 0, 0, 2 ** 53)
+        last_seen = bottle.request.get_header("Last-Event-ID")
+        if last_seen:
+            if not last_seen.isdigit() or len(last_seen) > 16:
+                raise ApiError(400, "Last-Event-ID must be the seq of an event, got %r" % last_seen[:40])
+            since = int(last_seen) + 1
+        wanted = _feed_filter(bottle.request.query)
+        proxy = rpc()
+        events, next_seq = proxy.sessions.getEvents(since, EVENTS_PAGE)  # EVENTS_GONE (410) before any stream
+        accept = bottle.request.get_header("Accept", "")
+        stream = "text/event-stream" if "text/event-stream" in accept else \
+            "application/x-ndjson" if "application/x-ndjson" in accept else None
+        if stream is None:
+            return {"events": [_event(e) for e in events if wanted(e)], "nextSeq": next_seq}
+        if not followers.acquire(blocking=False):
+            raise ApiError(429, "%d followers already stream; try again later" % max_followers, {"Retry-After": "5"})
+        disconnected = bottle.request.environ.get("waitress.client_disconnected", lambda: False)
+        bottle.response.content_type = stream
+        bottle.response.set_header("Cache-Control", "no-cache")
+        bottle.response.set_header("X-Accel-Buffering", "no")
+        return _follow_feed(proxy, events, next_seq, wanted, stream == "text/event-stream", disconnected,
+                            followers)
+
     @app.get("/metrics")
     def prometheus_metrics():
         body = metrics.render(rpc().sessions.countSessions())
@@ -334,6 +361,48 @@ class _RoutePlugin:
 
     def apply(self, callback, route):
         return self.wrap(callback, route)
+
+
+def _feed_filter(query):
+    """A predicate on events from the query's `session` and `type` (comma-separated) filters, checked."""
+    session = query.get("session")
+    if session is not None and not is_session_id(session):
+        raise ApiError(400, "session must be a session id, got %r" % session[:80])
+    types = set(filter(None, query.get("type", "").split(",")))
+    if types - EVENT_TYPES:
+        raise ApiError(400, "type must be among %s" % ", ".join(sorted(EVENT_TYPES)))
+    return lambda e: (session is None or e["sessionId"] == session) and (not types or e["type"] in types)
+
+
+def _event(event):
+    """An event as the API shows it: its time as an integer of ms."""
+    return dict(event, time=int(event["time"]))
+
+
+def _follow_feed(proxy, events, next_seq, wanted, sse, disconnected, followers):
+    """Stream the change feed from `events` on, then new events as they come, until the client leaves.
+
+    SSE frames carry `id: <seq>`, so a client that reconnects with Last-Event-ID misses nothing."""
+    try:
+        if sse:
+            yield b": following\n\n"
+        last_write = time.monotonic()
+        while not disconnected():
+            for event in filter(wanted, events):
+                shown = json.dumps(_event(event))
+                yield ("id: %d\nevent: %s\ndata: %s\n\n" % (event["seq"], event["type"], shown) if sse
+                       else shown + "\n").encode("utf-8")
+                last_write = time.monotonic()
+            if not events:
+                if sse and time.monotonic() - last_write > KEEPALIVE_SECONDS:
+                    yield b": keepalive\n\n"
+                    last_write = time.monotonic()
+                time.sleep(FOLLOW_POLL_SECONDS)
+            events, next_seq = proxy.sessions.getEvents(next_seq, EVENTS_PAGE)
+    except (OSError, xmlrpc.client.Error) as e:
+        log.warning("follow of the change feed ended: %s", e)
+    finally:
+        followers.release()
 
 
 def _read_whole_log(proxy, sid):

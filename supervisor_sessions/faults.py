@@ -11,6 +11,7 @@ class Faults:
     SESSION_ACTIVE = 1003     # the session is still queued, starting or running
     STORAGE_FULL = 1004       # the disk refused a write (full, quota, read-only)
     QUEUE_FULL = 1005         # MAX_QUEUED_SESSIONS sessions already wait
+    EVENTS_GONE = 1006        # the events asked for are older than the journal keeps
     INTERNAL = 1099           # a bug of ours; the message carries the traceback's last line
 
 
@@ -23,6 +24,7 @@ HTTP_STATUS = {
     Faults.SESSION_ACTIVE: 409,
     Faults.STORAGE_FULL: 507,
     Faults.QUEUE_FULL: 429,
+    Faults.EVENTS_GONE: 410,
     Faults.INTERNAL: 500,
 }
 
@@ -55,3 +57,13 @@ class StorageFull(SessionError):
 
 class QueueFull(SessionError):
     code = Faults.QUEUE_FULL
+
+
+class EventsGone(SessionError):
+    """Events older than the journal keeps were asked for; `oldest` is the first one still there."""
+
+    code = Faults.EVENTS_GONE
+
+    def __init__(self, oldest):
+        super().__init__("events before seq %d are no longer kept; ask from seq %d on" % (oldest, oldest))
+        self.oldest = oldest

@@ -14,6 +14,7 @@ def _error_response(description):
 def _errors(*statuses):
     text = {400: "bad request: a field, query or body is invalid", 401: "missing or wrong bearer token",
             404: "no such session or route", 409: "conflict with the session's state",
+            410: "the events asked for are older than the journal keeps (the message names the oldest seq)",
             413: "body too large", 429: "the queue is full, or too many log followers (see Retry-After)", 503: "supervisord is not answering",
             507: "the disk is full"}
     return {str(s): _error_response(text[s]) for s in statuses}
@@ -89,6 +90,14 @@ def openapi_document(version):
         "SessionList": {"type": "object", "required": ["sessions", "count"], "properties": {
             "sessions": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
             "count": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}},
+        "Event": {"type": "object", "required": ["seq", "type", "sessionId", "time"], "properties": {
+            "seq": {"type": "integer", "minimum": 1}, "type": {"type": "string", "enum": ["created", "state", "removed"]},
+            "sessionId": {"type": "string", "format": "uuid"}, "time": {"type": "integer"},
+            "status": {"type": "string", "enum": _STATUSES}, "reason": {"type": "string"},
+            "exitCode": {"type": "integer"}}},
+        "EventPage": {"type": "object", "required": ["events", "nextSeq"], "properties": {
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            "nextSeq": {"type": "integer", "description": "pass as since to continue"}}},
         "Stopped": {"type": "object", "required": ["sessionId", "status"], "properties": {
             "sessionId": {"type": "string"}, "status": {"type": "string", "enum": _STATUSES},
             "purged": {"type": "boolean"}}},
@@ -157,6 +166,19 @@ def openapi_document(version):
                         "text/plain": {"schema": {"type": "string"}},
                         "text/event-stream": {"schema": {"type": "string"}}}},
                         **_errors(400, 401, 404, 429, 503)}}},
+        "/v1/events": {
+            "get": {"summary": "The change feed: every creation, state change and removal of a session, in seq "
+                               "order; a page as JSON, or a stream (text/event-stream with `id: <seq>` so "
+                               "Last-Event-ID resumes; application/x-ndjson)",
+                    "parameters": [
+                        _query("since", {"type": "integer", "minimum": 0}, "the first seq wanted (0: the oldest kept)"),
+                        _query("session", {"type": "string", "format": "uuid"}, "only this session's events"),
+                        _query("type", {"type": "string"}, "only these types, comma-separated: created, state, removed")],
+                    "responses": {"200": {"description": "events", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/EventPage"}},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                        "application/x-ndjson": {"schema": {"type": "string"}}}},
+                                  **_errors(400, 401, 410, 429, 503)}}},
         "/v1/status": {"get": {"summary": "Workers, GPUs and the machine",
                                "responses": {"200": {"description": "status", "content": _json_content("Status")},
                                              **_errors(401, 503)}}},

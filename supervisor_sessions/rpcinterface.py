@@ -24,6 +24,7 @@ from . import API_VERSION, groups, procs, services
 from .confinement import Confinement
 from .events import ACTIVE, FINAL, LIVE, STATUSES, now_ms, state_change
 from .faults import Faults, InvalidSpec, NoSuchSession, QueueFull, SessionActive, SessionError
+from .journal import Journal
 from .jsonlog import EventLog
 from .logtail import read_log
 from .naming import group_name, is_session_id, new_session_id, session_id_of_group
@@ -33,6 +34,7 @@ from .spec import parse_spec
 from .store import SessionStore, atomic_write
 
 TIME_FIELDS = ("createdAt", "startTime", "endTime")
+MAX_EVENTS_PER_CALL = 1000
 _FAULT_NAMES = {v: k for k, v in vars(Faults).items() if not k.startswith("_")}
 _ENDED_STATES = (ProcessStates.EXITED, ProcessStates.STOPPED, ProcessStates.FATAL)
 
@@ -100,7 +102,7 @@ def _wire(record):
 class SessionsNamespaceRPCInterface:
     """Creates, stops, lists and removes worker sessions, one supervisord program group each."""
 
-    def __init__(self, supervisord, settings, renderer=None, event_log=None):
+    def __init__(self, supervisord, settings, renderer=None, event_log=None, journal=None):
         self.supervisord = supervisord
         self.settings = settings
         self.store = SessionStore(settings)
@@ -108,6 +110,7 @@ class SessionsNamespaceRPCInterface:
         self._supervisor = SupervisorNamespaceRPCInterface(supervisord)
         self._log = supervisord.options.logger
         self._events = event_log or EventLog(os.path.join(settings.logs_dir, "sessions-events.log"))
+        self.journal = journal or Journal(os.path.join(settings.state_dir, "events.jsonl"), settings.journal_retain)
         self._records = {}
         self._stop_snapshots = {}
         self._deadlines = {}      # session id -> time.time() by which its worker must have ended
@@ -199,6 +202,7 @@ class SessionsNamespaceRPCInterface:
         remove cgroups that were still busy, admit what waited for memory pressure to fall."""
         try:
             self._enforce_deadlines()
+            self.journal.sync()
             for sid in self.confinement.pending():
                 self._reclaim(sid)
             if any(r["status"] == "queued" for r in self._records.values()):
@@ -282,11 +286,16 @@ class SessionsNamespaceRPCInterface:
                 self._update(sid, {"status": "failed", "endTime": now_ms(),
                                    "reason": "could not spawn: %s" % e.text})
 
+    def _emit(self, event_type, sid, **fields):
+        """One change of a session: into the journal (the change feed) and the events log."""
+        self.journal.append(event_type, sid, now_ms(), **fields)
+        self._events.write("session-" + event_type, sessionId=sid, **fields)
+
     def _update(self, sid, fields):
         record = self._records[sid]
         if fields.get("status", record["status"]) != record["status"]:
-            self._events.write("session-state", sessionId=sid, status=fields["status"],
-                               **{k: fields[k] for k in ("reason", "exitCode", "pid") if k in fields})
+            self._emit("state", sid, status=fields["status"],
+                       **{k: fields[k] for k in ("reason", "exitCode", "pid") if k in fields})
         record.update(fields)
         if record["status"] in FINAL:
             record.pop("pid", None)
@@ -390,8 +399,8 @@ class SessionsNamespaceRPCInterface:
         launch.update(self.confinement.launch_spec(limits, spec.gpus, worker_path))
         self.store.create(sid, launch, record)
         self._records[sid] = record
-        self._events.write("session-created", sessionId=sid, runtime=spec.runtime, agent=spec.agent,
-                           provider=spec.provider, timeoutSeconds=record["timeoutSeconds"])
+        self._emit("created", sid, runtime=spec.runtime, agent=spec.agent, provider=spec.provider,
+                   timeoutSeconds=record["timeoutSeconds"])
         conf_path = self.settings.conf_file(group)
         try:
             groups.install(self.supervisord, config, conf_path, rendered.ini)
@@ -410,6 +419,7 @@ class SessionsNamespaceRPCInterface:
         self._admit()
         if record["status"] == "queued":
             self._log.info("sessions: %s queued" % sid)
+        self.journal.sync()  # an acknowledged create is never lost
         return _wire(record)
 
     def _check_queue_room(self, newcomer):
@@ -507,7 +517,7 @@ class SessionsNamespaceRPCInterface:
         del self._records[sessionId]
         self._stop_snapshots.pop(sessionId, None)
         self._log.info("sessions: removed %s" % sessionId)
-        self._events.write("session-removed", sessionId=sessionId)
+        self._emit("removed", sessionId)
         return True
 
     @_guarded
@@ -545,6 +555,27 @@ class SessionsNamespaceRPCInterface:
         return list(read_log(self.settings.log_file(sessionId), offset, length))
 
     @_guarded
+    def getEvents(self, sinceSeq, limit):
+        """Return the change feed from seq sinceSeq on: every creation, status change and removal of a
+        session, oldest first, each with its seq (1, 2, ...: never repeated, also across restarts).
+
+        Pass nextSeq back to continue. Events older than the journal keeps are a fault (EVENTS_GONE) that
+        names the oldest seq still there. Times travel as doubles (ms since the epoch).
+
+        @param int sinceSeq  the first seq wanted (0: the oldest kept)
+        @param int limit     the most events to return (1 to 1000)
+        @return array result [array events, int nextSeq]
+        """
+        for name, value in (("sinceSeq", sinceSeq), ("limit", limit)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InvalidSpec("%s must be an integer" % name)
+        if not 1 <= limit <= MAX_EVENTS_PER_CALL:
+            raise InvalidSpec("limit must be between 1 and %d" % MAX_EVENTS_PER_CALL)
+        events = self.journal.since(sinceSeq, limit)
+        next_seq = events[-1]["seq"] + 1 if events else min(max(sinceSeq, self.journal.oldest), self.journal.next_seq)
+        return [[dict(e, time=float(e["time"])) for e in events], next_seq]
+
+    @_guarded
     def getIsolation(self):
         """Return what the sandbox enforces on every worker on this machine, and why the rest is not.
 
@@ -572,7 +603,8 @@ def make_sessions_rpcinterface(supervisord, **config):
     settings = Settings.from_env(env)
     settings.make_dirs()
     instance = SessionsNamespaceRPCInterface(supervisord, settings,
-                                             event_log=current._events if current is not None else None)
+                                             event_log=current._events if current is not None else None,
+                                             journal=current.journal if current is not None else None)
     instance._start()
     _instances[id(supervisord)] = instance
     return instance

@@ -98,6 +98,7 @@ class Settings:
     total_cpus: float = 0.0
     total_pids: int = 32768
     admission_memory_pressure: float = 40.0
+    journal_retain: int = 100_000
     gpu_env: tuple = ("LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "CUDA_CACHE_PATH",
                       "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_REQUIRE_CUDA", "NCCL_DEBUG")
     api_connection_limit: int = 1000
@@ -141,6 +142,7 @@ class Settings:
             total_cpus=_number(env, "SESSIONS_CPUS", float(cores), 0.01, float(cores), float),
             total_pids=_number(env, "SESSIONS_PIDS", 32768, 16, 4_194_304),
             admission_memory_pressure=_number(env, "ADMISSION_MEMORY_PRESSURE", 40.0, 0.0, 100.0, float),
+            journal_retain=_number(env, "EVENTS_RETAINED", 100_000, 10, 10_000_000),
             gpu_env=_names(env, "GPU_ENV_PASSTHROUGH", cls.gpu_env),
             api_connection_limit=_number(env, "MANAGEMENT_API_CONNECTION_LIMIT", 1000, 10, 100_000),
             api_first_request_timeout=_number(env, "MANAGEMENT_API_FIRST_REQUEST_TIMEOUT", 5, 1, 3600),

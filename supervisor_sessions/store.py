@@ -19,7 +19,7 @@ PROGRAM_FILE = "program.conf"     # the rendered config, once the session has en
 TASK_FILE = ".session-task"       # in the session directory: the launcher writes it for the worker
 META_COPY = ".session-meta.json"  # in the session directory: a copy for people and tools, never read back
 TRASH_PREFIX = ".removing-"
-_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
 def atomic_write(path, data, mode=0o600):
@@ -39,7 +39,7 @@ def atomic_write(path, data, mode=0o600):
             os.unlink(tmp)
         except OSError:
             pass
-        if e.errno in _DISK_ERRORS:
+        if e.errno in DISK_ERRORS:
             raise StorageFull("cannot write %s: %s" % (path, os.strerror(e.errno))) from None
         raise
 
@@ -100,7 +100,7 @@ class SessionStore:
         except BaseException as e:
             for directory in made:
                 shutil.rmtree(directory, ignore_errors=True)
-            if isinstance(e, OSError) and e.errno in _DISK_ERRORS:
+            if isinstance(e, OSError) and e.errno in DISK_ERRORS:
                 raise StorageFull("cannot create session %s: %s" % (session_id, os.strerror(e.errno))) from None
             raise
 

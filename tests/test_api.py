@@ -231,6 +231,8 @@ V1_REQUESTS = {  # every /v1 route and method; {sid} is a running session
     "log unknown": ("GET", "/v1/sessions/%s/log" % UNKNOWN_ID),
     "detail malformed": ("GET", "/v1/sessions/not-an-id"),
     "stop malformed": ("DELETE", "/v1/sessions/not-an-id"),
+    "events": ("GET", "/v1/events"),
+    "events stream": ("GET", "/v1/events?since=0&type=state"),
     "head list": ("HEAD", "/v1/sessions"),
     "head status": ("HEAD", "/v1/status"),
 }

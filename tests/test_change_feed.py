@@ -1,0 +1,165 @@
+"""The change feed: every creation, state change and removal of a session, numbered, durable and resumable,
+over XML-RPC (sessions.getEvents) and HTTP (/v1/events as a JSON page, SSE or NDJSON)."""
+import http.client
+import json
+import threading
+import xmlrpc.client
+
+import pytest
+
+from supervisor_sessions.faults import Faults
+
+from conftest import FINAL
+
+
+def feed(system, since=0):
+    """Every event from `since` on, through JSON pages."""
+    events = []
+    while True:
+        status, body, _ = system.http("GET", "/v1/events?since=%d" % since)
+        assert status == 200, body
+        events += body["events"]
+        if not body["events"]:
+            return events
+        since = body["nextSeq"]
+
+
+def of(events, sid):
+    return [(e["type"], e.get("status")) for e in events if e["sessionId"] == sid]
+
+
+class SseReader:
+    """A raw SSE follower of /v1/events that can be cut and resumed with Last-Event-ID."""
+
+    def __init__(self, system, last_event_id=None):
+        self.conn = http.client.HTTPConnection("127.0.0.1", system.port, timeout=30)
+        headers = {"Authorization": "Bearer " + system.key, "Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self.conn.request("GET", "/v1/events", headers=headers)
+        self.response = self.conn.getresponse()
+        assert self.response.status == 200
+        assert self.response.getheader("Content-Type").startswith("text/event-stream")
+
+    def next_event(self):
+        fields = {}
+        while True:
+            line = self.response.readline().decode("utf-8").rstrip("\n")
+            if not line:
+                if "data" in fields:
+                    return fields
+                continue
+            if line.startswith(":"):
+                continue
+            key, _, value = line.partition(": ")
+            fields[key] = value
+
+    def close(self):
+        self.conn.close()
+
+
+def test_a_session_s_life_is_in_the_feed_in_order(system):
+    record = system.run("echo hi")
+    events = feed(system)
+    assert of(events, record["sessionId"]) == [("created", None), ("state", "starting"), ("state", "running"),
+                                               ("state", "completed")]
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    finished = [e for e in events if e["sessionId"] == record["sessionId"]][-1]
+    assert finished["exitCode"] == 0 and isinstance(finished["time"], int)
+
+
+def test_get_events_over_xml_rpc_pages_and_continues(system):
+    system.run("true")
+    events, next_seq = system.rpc().sessions.getEvents(0, 2)
+    assert len(events) == 2 and next_seq == events[-1]["seq"] + 1
+    more, _ = system.rpc().sessions.getEvents(next_seq, 1000)
+    assert more and more[0]["seq"] == next_seq
+
+
+@pytest.mark.parametrize("args", [("0", 10), (0, 0), (0, 1001), (True, 5)])
+def test_bad_get_events_arguments_are_invalid(system, args):
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        system.rpc().sessions.getEvents(*args)
+    assert info.value.faultCode == Faults.INVALID_SPEC
+
+
+def test_a_follower_that_reconnects_with_last_event_id_sees_every_event_once_in_order(system):
+    start = system.rpc().sessions.getEvents(10 ** 9, 1)[1]
+    created = []
+
+    def make():
+        for _ in range(60):
+            created.append(system.spawn("true")["sessionId"])
+    maker = threading.Thread(target=make)
+    maker.start()
+    seen, reader = [], SseReader(system, last_event_id=start - 1)
+    while len([e for e in seen if e["type"] == "state" and e.get("status") in FINAL]) < 60:
+        event = reader.next_event()
+        seen.append(dict(json.loads(event["data"]), id=int(event["id"])))
+        if len(seen) % 37 == 0:  # cut the connection now and then, and resume from the last id seen
+            reader.close()
+            reader = SseReader(system, last_event_id=seen[-1]["id"])
+    reader.close()
+    maker.join()
+    assert [e["seq"] for e in seen] == list(range(start, start + len(seen)))
+    assert all(e["id"] == e["seq"] for e in seen)
+    assert {e["sessionId"] for e in seen} == set(created)
+    for sid in created:
+        assert of(seen, sid) == [("created", None), ("state", "starting"), ("state", "running"),
+                                 ("state", "completed")]
+
+
+def test_ndjson_streams_the_feed_and_filters_by_session_and_type(system):
+    record = system.run("true")
+    sid = record["sessionId"]
+    conn = http.client.HTTPConnection("127.0.0.1", system.port, timeout=30)
+    conn.request("GET", "/v1/events?since=0&session=%s&type=state" % sid,
+                 headers={"Authorization": "Bearer " + system.key, "Accept": "application/x-ndjson"})
+    response = conn.getresponse()
+    assert response.getheader("Content-Type").startswith("application/x-ndjson")
+    lines = [json.loads(response.readline()) for _ in range(3)]
+    conn.close()
+    assert [(e["type"], e["status"]) for e in lines] == [("state", "starting"), ("state", "running"),
+                                                         ("state", "completed")]
+    assert {e["sessionId"] for e in lines} == {sid}
+
+
+@pytest.mark.parametrize("query, header", [
+    ("since=-1", None), ("since=x", None), ("session=not-an-id", None), ("type=nonsense", None),
+    ("", "abc"),
+])
+def test_bad_feed_queries_are_400(system, query, header):
+    status, body, _ = system.http("GET", "/v1/events?" + query,
+                                  headers={"Last-Event-ID": header} if header else None)
+    assert status == 400 and body["error"] == "invalid_request"
+
+
+def test_the_feed_continues_after_kill_9_with_every_acknowledged_create(make_system):
+    system = make_system().start()
+    acknowledged = [system.spawn("sleep 60")["sessionId"] for _ in range(5)]
+    before = feed(system)
+    system.kill9()
+    system.start()
+    after = feed(system, since=before[-1]["seq"] + 1)
+    assert after and after[0]["seq"] == before[-1]["seq"] + 1
+    everything = before + after
+    assert [e["seq"] for e in everything] == list(range(1, len(everything) + 1))
+    for sid in acknowledged:
+        assert of(everything, sid)[0] == ("created", None)
+        assert of(everything, sid)[-1] == ("state", "interrupted")
+
+
+def test_asking_for_events_older_than_the_journal_keeps_is_410_naming_the_oldest(make_system):
+    system = make_system(env={"EVENTS_RETAINED": "10"}).start()
+    for _ in range(8):
+        system.run("true")
+    with pytest.raises(xmlrpc.client.Fault) as info:  # 32 events, of which the newest 10-20 are kept
+        system.rpc().sessions.getEvents(1, 1)
+    assert info.value.faultCode == Faults.EVENTS_GONE
+    status, body, _ = system.http("GET", "/v1/events?since=1")
+    assert status == 410 and body["error"] == "gone"
+    oldest = int(body["message"].split("ask from seq ")[1].split()[0])
+    status, body, _ = system.http("GET", "/v1/events?since=%d" % oldest)
+    assert status == 200 and body["events"][0]["seq"] == oldest
+

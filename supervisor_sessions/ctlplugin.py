@@ -16,7 +16,8 @@ sessions spawn [-r RUNTIME] [-n NAME] [-e K=V]... AGENT PROVIDER [--] TASK...
 sessions show ID                               one session's record
 sessions stop ID...                            stop sessions (their whole process tree)
 sessions rm ID...                              remove ended sessions (config, directory, log)
-sessions tail [-f] [-c BYTES] ID               the end of a session's log; -f follows it"""
+sessions tail [-f] [-c BYTES] ID               the end of a session's log; -f follows it
+sessions events [-f] [--since SEQ]             the change feed (one line an event); -f follows it"""
 FOLLOW_POLL_SECONDS = 0.2
 MAX_TAIL_BYTES = 1024 * 1024  # what sessions.tailSessionLog returns at most
 
@@ -48,6 +49,9 @@ def _parsers():
     tail.add_argument("-f", "--follow", action="store_true")
     tail.add_argument("-c", "--bytes", type=int, default=4096)
     tail.add_argument("id")
+    events = sub.add_parser("events", add_help=False)
+    events.add_argument("-f", "--follow", action="store_true")
+    events.add_argument("--since", type=int, default=0)
     return root
 
 
@@ -164,6 +168,22 @@ class SessionsControllerPlugin(ControllerPluginBase):
             elif ended:
                 return
             else:
+                time.sleep(FOLLOW_POLL_SECONDS)
+
+    def _cmd_events(self, options):
+        if options.since < 0:
+            raise UsageError("--since takes a seq >= 0")
+        rpc = self._rpc()
+        since = options.since
+        while True:
+            events, since = rpc.getEvents(since, 1000)
+            for event in events:
+                details = " ".join("%s=%s" % (k, event[k]) for k in ("status", "exitCode", "reason") if k in event)
+                self.ctl.output("%d %s %s %s %s" % (event["seq"], _when(event["time"]), event["type"],
+                                                    event["sessionId"], details))
+            if not events:
+                if not options.follow:
+                    return
                 time.sleep(FOLLOW_POLL_SECONDS)
 
     def _write(self, text):

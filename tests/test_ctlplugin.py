@@ -377,3 +377,18 @@ def test_a_tail_beyond_what_one_read_returns_is_a_usage_error(system):
     sid = system.run("true")["sessionId"]
     result = system.ctl("sessions", "tail", "-c", "3000000000", sid)
     assert result.returncode != 0 and result.stdout.startswith("ERROR: -c takes 1 to 1048576 bytes")
+
+
+def test_events_prints_the_change_feed_one_line_an_event(system):
+    sid = system.run("exit 4")["sessionId"]
+    lines = [line for line in system.ctl("sessions", "events").stdout.splitlines() if sid in line]
+    assert [line.split()[3] for line in lines] == ["created", "state", "state", "state"]
+    assert lines[-1].endswith("status=failed exitCode=4 reason=exit code 4")
+    first = int(lines[1].split()[0])
+    again = system.ctl("sessions", "events", "--since", str(first)).stdout.splitlines()
+    assert int(again[0].split()[0]) == first
+
+
+def test_events_since_a_negative_seq_is_a_usage_error(system):
+    result = system.ctl("sessions", "events", "--since", "-1")
+    assert result.returncode != 0 and result.stdout.startswith("ERROR: --since takes a seq >= 0")

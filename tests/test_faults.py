@@ -4,7 +4,7 @@ from supervisor import xmlrpc as supervisor_xmlrpc
 
 from supervisor_sessions import faults
 from supervisor_sessions.faults import (HTTP_STATUS, SUPERVISOR_SHUTDOWN_STATE, Faults, InvalidSpec, NoSuchSession,
-                                        QueueFull, SessionActive, SessionError, StorageFull)
+                                        EventsGone, QueueFull, SessionActive, SessionError, StorageFull)
 
 
 def codes(cls):
@@ -53,8 +53,13 @@ def test_each_session_error_carries_its_code_and_message(error, code):
     assert isinstance(raised, SessionError)
 
 
+def test_events_gone_names_the_oldest_seq_still_kept():
+    raised = EventsGone(42)
+    assert (raised.code, raised.oldest) == (Faults.EVENTS_GONE, 42) and "ask from seq 42 on" in raised.message
+
+
 def test_every_session_error_subclass_in_the_module_is_covered():
     subclasses = {cls for cls in vars(faults).values()
                   if isinstance(cls, type) and issubclass(cls, SessionError) and cls is not SessionError}
-    assert subclasses == {InvalidSpec, NoSuchSession, SessionActive, StorageFull, QueueFull}
+    assert subclasses == {InvalidSpec, NoSuchSession, SessionActive, StorageFull, QueueFull, EventsGone}
     assert len({cls.code for cls in subclasses}) == len(subclasses)

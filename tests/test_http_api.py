@@ -278,7 +278,8 @@ def test_the_openapi_document_covers_every_route(system):
                                           ("POST", "/v1/sessions"), ("GET", "/v1/sessions"),
                                           ("GET", "/v1/sessions/{sessionId}"),
                                           ("DELETE", "/v1/sessions/{sessionId}"),
-                                          ("GET", "/v1/sessions/{sessionId}/log"), ("GET", "/v1/status")]}
+                                          ("GET", "/v1/sessions/{sessionId}/log"), ("GET", "/v1/status"),
+                                          ("GET", "/v1/events")]}
     documented = {(m, p) for p, methods in spec["paths"].items() for m in methods}
     assert documented == served
 

@@ -21,7 +21,7 @@ from .events import FINAL, STATUSES
 from .faults import HTTP_STATUS, InvalidSpec
 from .naming import is_session_id
 from .openapi import openapi_document
-from .spec import parse_spec
+from .spec import check_label, parse_spec
 
 log = logging.getLogger(__name__)
 access = logging.getLogger(__name__ + ".access")
@@ -41,7 +41,7 @@ ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 40
                503: "unavailable", 507: "insufficient_storage"}
 RECORD_FIELDS = ("sessionId", "name", "agent", "task", "provider", "runtime", "status", "reason",
                  "createdAt", "startTime", "endTime", "duration", "exitCode", "pid", "port", "timeoutSeconds",
-                 "limits", "gpus", "gpuDevices", "uid", "sessionDir", "logFile")
+                 "limits", "gpus", "gpuDevices", "uid", "labels", "sessionDir", "logFile")
 
 
 class ApiError(Exception):
@@ -227,7 +227,7 @@ def create_app(settings, api_key, metrics_public=False):
             raise ApiError(400, e.message) from None
         fields = {"agent": spec.agent, "task": spec.task, "provider": spec.provider, "runtime": spec.runtime}
         fields.update({k: v for k, v in (("name", spec.name), ("env", spec.env), ("timeoutSeconds", spec.timeout_seconds),
-                                         ("limits", spec.limits), ("gpus", spec.gpus)) if v})
+                                         ("limits", spec.limits), ("gpus", spec.gpus), ("labels", spec.labels)) if v})
         started = time.perf_counter()
         record = rpc().sessions.createSession(fields)
         metrics.spawns.observe(time.perf_counter() - started)
@@ -245,11 +245,12 @@ def create_app(settings, api_key, metrics_public=False):
         limit = _query_int("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
         offset = _query_int("offset", 0, 0, 10 ** 9)
         proxy = rpc()
-        query = {"newestFirst": True, "offset": offset, "limit": limit}
+        labels = _label_filter(bottle.request.query)
+        query = {"newestFirst": True, "offset": offset, "limit": limit, "labels": labels}
         if status:
             query["status"] = status
         records = proxy.sessions.listSessions(query)
-        count = proxy.sessions.countSessions()[status or "total"]
+        count = proxy.sessions.countSessions({"labels": labels})[status or "total"]
         now = _now_ms()
         return {"sessions": [present(r, now) for r in records], "count": count, "limit": limit,
                 "offset": offset}
@@ -282,7 +283,9 @@ def create_app(settings, api_key, metrics_public=False):
                 raise ApiError(409, "session %s is still %s; try again" % (sid, record["status"]))
             proxy.sessions.removeSession(sid)
             return {"sessionId": sid, "status": record["status"], "purged": True}
-        return {"sessionId": sid, "status": record["status"], "purged": False}
+        # the status it is moving to: its worker is being stopped, or it has ended already
+        return {"sessionId": sid, "status": record["status"] if record["status"] in FINAL else "stopping",
+                "purged": False}
 
     @app.get("/v1/sessions/<sid>/log")
     def session_log(sid):
@@ -363,15 +366,36 @@ class _RoutePlugin:
         return self.wrap(callback, route)
 
 
+def _label_filter(query):
+    """{name: value} of the query's `label=name=value` parameters (repeatable; every one must match)."""
+    labels = {}
+    for raw in query.getall("label"):
+        try:
+            item = raw.encode("latin-1").decode("utf-8")  # bottle hands query values over as latin-1
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            raise ApiError(400, "label must be UTF-8") from None
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ApiError(400, "label must be name=value, got %r" % item[:80])
+        try:
+            check_label(key, value)
+        except InvalidSpec as e:
+            raise ApiError(400, e.message) from None
+        labels[key] = value
+    return labels
+
+
 def _feed_filter(query):
-    """A predicate on events from the query's `session` and `type` (comma-separated) filters, checked."""
+    """A predicate on events from the query's `session`, `type` (comma-separated) and `label` filters."""
+    labels = _label_filter(query)
     session = query.get("session")
     if session is not None and not is_session_id(session):
         raise ApiError(400, "session must be a session id, got %r" % session[:80])
     types = set(filter(None, query.get("type", "").split(",")))
     if types - EVENT_TYPES:
         raise ApiError(400, "type must be among %s" % ", ".join(sorted(EVENT_TYPES)))
-    return lambda e: (session is None or e["sessionId"] == session) and (not types or e["type"] in types)
+    return lambda e: ((session is None or e["sessionId"] == session) and (not types or e["type"] in types)
+                      and all((e.get("labels") or {}).get(k) == v for k, v in labels.items()))
 
 
 def _event(event):

@@ -54,6 +54,7 @@ def openapi_document(version):
         "gpuDevices": {"type": ["array", "null"], "items": {"type": "integer"},
                        "description": "the GPUs it holds (indices)"},
         "uid": {"type": ["integer", "null"], "description": "the user it runs as (root installs only)"},
+        "labels": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
         "sessionDir": {"type": ["string", "null"]}, "logFile": {"type": ["string", "null"]},
     }
     schemas = {
@@ -78,6 +79,10 @@ def openapi_document(version):
                                           "pids": {"type": "integer", "minimum": 8, "maximum": 4194304}}},
                 "gpus": {"type": "integer", "minimum": 0, "maximum": 64,
                          "description": "GPUs to hold exclusively; queued until that many are free"},
+                "labels": {"type": "object", "maxProperties": 16,
+                           "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$"},
+                           "additionalProperties": {"type": "string", "maxLength": 128},
+                           "description": "name: value strings, shown in records and events, filterable"},
             }},
         "Accepted": {"type": "object", "required": ["sessionId", "status", "message", "sessionDir", "logFile"],
                      "properties": {"sessionId": {"type": "string", "format": "uuid"},
@@ -99,7 +104,9 @@ def openapi_document(version):
             "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
             "nextSeq": {"type": "integer", "description": "pass as since to continue"}}},
         "Stopped": {"type": "object", "required": ["sessionId", "status"], "properties": {
-            "sessionId": {"type": "string"}, "status": {"type": "string", "enum": _STATUSES},
+            "sessionId": {"type": "string"},
+            "status": {"type": "string", "enum": _STATUSES + ["stopping"],
+                       "description": "the status it is moving to: stopping, or the final one"},
             "purged": {"type": "boolean"}}},
         "Status": {"type": "object", "required": ["timestamp", "api", "workers", "services", "gpu", "system"],
                    "properties": {
@@ -140,6 +147,7 @@ def openapi_document(version):
                                    **_errors(400, 401, 413, 429, 503, 507)}},
             "get": {"summary": "List sessions, newest first",
                     "parameters": [_query("status", {"type": "string", "enum": _STATUSES}, "only this status"),
+                                   _query("label", {"type": "string", "pattern": "^[^=]+=.*$"}, "name=value; repeatable, every one must match"),
                                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
                                                     "default": 100}, "page size"),
                                    _query("offset", {"type": "integer", "minimum": 0, "default": 0}, "skip")],
@@ -173,7 +181,8 @@ def openapi_document(version):
                     "parameters": [
                         _query("since", {"type": "integer", "minimum": 0}, "the first seq wanted (0: the oldest kept)"),
                         _query("session", {"type": "string", "format": "uuid"}, "only this session's events"),
-                        _query("type", {"type": "string"}, "only these types, comma-separated: created, state, removed")],
+                        _query("type", {"type": "string"}, "only these types, comma-separated: created, state, removed"),
+                        _query("label", {"type": "string", "pattern": "^[^=]+=.*$"}, "name=value; repeatable, every one must match")],
                     "responses": {"200": {"description": "events", "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/EventPage"}},
                         "text/event-stream": {"schema": {"type": "string"}},

@@ -30,7 +30,7 @@ from .logtail import read_log
 from .naming import group_name, is_session_id, new_session_id, session_id_of_group
 from .render import Renderer
 from .settings import Settings
-from .spec import parse_spec
+from .spec import check_label, parse_spec
 from .store import SessionStore, atomic_write
 
 TIME_FIELDS = ("createdAt", "startTime", "endTime")
@@ -66,12 +66,27 @@ def _guarded(method):
     return guarded
 
 
+def _labels_query(query):
+    """The labels a query asks for ({} for none), checked; every one must match (AND)."""
+    labels = query.get("labels", {})
+    if not isinstance(labels, dict):
+        raise InvalidSpec("labels must be a struct of name: value strings")
+    for key, value in labels.items():
+        check_label(key, value)
+    return labels
+
+
+def _matches(record, labels):
+    have = record.get("labels") or {}
+    return all(have.get(k) == v for k, v in labels.items())
+
+
 def _list_query(query):
-    """(status, newest_first, offset, limit) of a listSessions query, checked."""
+    """(status, newest_first, offset, limit, labels) of a listSessions query, checked."""
     query = {} if query is None else query
     if not isinstance(query, dict):
         raise InvalidSpec("the query must be a struct")
-    unknown = sorted(set(query) - {"status", "newestFirst", "offset", "limit"})
+    unknown = sorted(set(query) - {"status", "newestFirst", "offset", "limit", "labels"})
     if unknown:
         raise InvalidSpec("unknown query field(s) %s" % ", ".join(map(str, unknown))[:200])
     status = query.get("status", "")
@@ -80,7 +95,7 @@ def _list_query(query):
     numbers = [query.get(k, 0) for k in ("offset", "limit")]
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
         raise InvalidSpec("offset and limit must be integers >= 0")
-    return status, bool(query.get("newestFirst", False)), numbers[0], numbers[1]
+    return status, bool(query.get("newestFirst", False)), numbers[0], numbers[1], _labels_query(query)
 
 
 def _session_id(value):
@@ -287,7 +302,11 @@ class SessionsNamespaceRPCInterface:
                                    "reason": "could not spawn: %s" % e.text})
 
     def _emit(self, event_type, sid, **fields):
-        """One change of a session: into the journal (the change feed) and the events log."""
+        """One change of a session: into the journal (the change feed, with the session's labels) and the
+        events log."""
+        labels = self._records[sid].get("labels")
+        if labels:
+            fields["labels"] = labels
         self.journal.append(event_type, sid, now_ms(), **fields)
         self._events.write("session-" + event_type, sessionId=sid, **fields)
 
@@ -386,7 +405,7 @@ class SessionsNamespaceRPCInterface:
                   "createdAt": now_ms(), "port": port, "group": group, "sessionDir": session_dir,
                   "logFile": self.settings.log_file(sid), "exclusive": list(rendered.exclusive),
                   "timeoutSeconds": spec.timeout_seconds or self.settings.timeout_default,
-                  "limits": limits, "gpus": spec.gpus}
+                  "limits": limits, "gpus": spec.gpus, "labels": spec.labels}
         session_env = {"SESSION_ID": sid, "SESSION_DIR": session_dir, "HOME": session_dir,
                        "SESSION_PORT": str(port), "PROXY_PORT": str(port),
                        "MCP_CONFIG": os.path.join(session_dir, ".mcp.json"), "SESSION_GPUS": str(spec.gpus),
@@ -451,25 +470,35 @@ class SessionsNamespaceRPCInterface:
         @param struct query     {status?, newestFirst?, offset?, limit?}
         @return array sessions  an array of session records
         """
-        status, newest_first, offset, limit = _list_query(query)
+        status, newest_first, offset, limit, labels = _list_query(query)
         records = self._records.values()
         if newest_first:
             records = reversed(records)
         if status:
             records = (r for r in records if r["status"] == status)
+        if labels:
+            records = (r for r in records if _matches(r, labels))
         stop = offset + limit if limit else None
         return [_wire(r) for r in itertools.islice(records, offset, stop)]
 
     @_guarded
-    def countSessions(self):
-        """Return how many sessions are in each state.
+    def countSessions(self, query=None):
+        """Return how many sessions are in each state; query may hold labels (every one must match).
 
+        @param struct query    {labels?} (optional)
         @return struct counts  {status: number} for every status, plus total
         """
+        query = {} if query is None else query
+        if not isinstance(query, dict) or set(query) - {"labels"}:
+            raise InvalidSpec("the query must be a struct with labels only")
+        labels = _labels_query(query)
         counts = dict.fromkeys(sorted(STATUSES), 0)
+        total = 0
         for record in self._records.values():
-            counts[record["status"]] = counts.get(record["status"], 0) + 1
-        counts["total"] = len(self._records)
+            if not labels or _matches(record, labels):
+                counts[record["status"]] += 1
+                total += 1
+        counts["total"] = total
         return counts
 
     @_guarded
@@ -514,10 +543,10 @@ class SessionsNamespaceRPCInterface:
         if not groups.uninstall(self.supervisord, group, self.settings.conf_file(group)):
             raise SessionActive("session %s still has a process running; stop it first" % sessionId)
         self.store.remove(sessionId)
+        self._emit("removed", sessionId)
         del self._records[sessionId]
         self._stop_snapshots.pop(sessionId, None)
         self._log.info("sessions: removed %s" % sessionId)
-        self._emit("removed", sessionId)
         return True
 
     @_guarded

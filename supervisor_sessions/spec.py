@@ -19,7 +19,10 @@ _ENV_KEY = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What XML 1.0, and so XML-RPC, cannot carry: C0 controls but tab, newline and carriage return.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus")
+FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus", "labels")
+LABELS_MAX = 16
+LABEL_VALUE_MAX_CHARS = 128
+_LABEL_KEY = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._/-]{0,62}\Z")
 LIMIT_FIELDS = {"memoryMB": (16, 2 ** 31 - 1), "cpus": (0.01, 4096), "pids": (8, 4_194_304)}
 MAX_GPUS = 64
 
@@ -35,6 +38,7 @@ class SessionSpec:
     timeout_seconds: int = 0  # 0: the configured default
     limits: dict = field(default_factory=dict)  # of LIMIT_FIELDS; the rest come from the settings
     gpus: int = 0
+    labels: dict = field(default_factory=dict)
 
 
 def _text(spec, key, required=True):
@@ -131,6 +135,27 @@ def _gpus(spec):
     return value
 
 
+def check_label(key, value):
+    """Raise InvalidSpec unless key=value is a valid label (also used for label filters)."""
+    if not isinstance(key, str) or not _LABEL_KEY.match(key):
+        raise InvalidSpec("label name %r must be 1-63 letters, digits, '.', '_', '/' or '-', starting with a "
+                          "letter or digit" % (str(key)[:80],))
+    if not isinstance(value, str) or len(value) > LABEL_VALUE_MAX_CHARS or _CONTROL.search(value):
+        raise InvalidSpec("label %s must be a string of at most %d characters without control characters"
+                          % (key, LABEL_VALUE_MAX_CHARS))
+
+
+def _labels(spec):
+    labels = spec.get("labels")
+    if labels is None:
+        return {}
+    if not isinstance(labels, dict) or len(labels) > LABELS_MAX:
+        raise InvalidSpec("'labels' must be a struct of at most %d name: value strings" % LABELS_MAX)
+    for key, value in labels.items():
+        check_label(key, value)
+    return dict(labels)
+
+
 def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
     """Check a raw spec struct and return a SessionSpec; raise InvalidSpec saying what is wrong.
 
@@ -154,4 +179,4 @@ def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
         raise InvalidSpec("'name' must be at most %d characters without control characters" % NAME_MAX_CHARS)
     return SessionSpec(agent=_identifier(spec, "agent"), task=task, provider=_identifier(spec, "provider"),
                        runtime=runtime, name=name, env=_env(spec), timeout_seconds=_timeout(spec, timeout_max),
-                       limits=_limits(spec), gpus=_gpus(spec))
+                       limits=_limits(spec), gpus=_gpus(spec), labels=_labels(spec))

@@ -797,7 +797,7 @@ def test_delete_stops_a_running_worker_and_its_whole_process_tree(system):
     wait_for(lambda: len(pids_matching("sleep 994[12]")) == 2, message="the tree to start")
     answer = call(system, "DELETE", "/v1/sessions/" + sid)
     assert answer.status == 200 and answer.header("Content-Type") == "application/json"
-    assert answer.json["sessionId"] == sid and answer.json["status"] in {"running", "stopped"}
+    assert answer.json["sessionId"] == sid and answer.json["status"] in {"stopping", "stopped"}
     assert answer.json["purged"] is False
     stopped = wait_session(system, sid)
     assert (stopped["status"], stopped["pid"]) == ("stopped", None) and stopped["endTime"] is not None

@@ -6,16 +6,20 @@ import os
 import shutil
 import signal
 import socket
+import pwd
 import stat
+import sys
 import tempfile
 
 import pytest
 
 import supervisor_sessions
+from supervisor_sessions import identity
 from supervisor_sessions.settings import resource_dir
 
 from conftest import FINAL, System, pids_matching, wait_for
 
+CODE_PATHS = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.abspath(supervisor_sessions.__file__))]
 SECRETS = {"SECRET_TOKEN": "s3cr3t-of-the-operator", "ANTHROPIC_API_KEY": "anthropic-key-of-the-operator"}
 NOBODY = 65534
 ROOT = os.geteuid() == 0
@@ -27,6 +31,9 @@ def _unprivileged_system(home):
     if ROOT:
         if shutil.which("setpriv") is None:
             pytest.skip("setpriv (util-linux) is needed to start serve as an unprivileged user")
+        blocked = identity.blocked_path(NOBODY, NOBODY, CODE_PATHS)
+        if blocked:
+            pytest.skip("nobody cannot reach this checkout or its Python through %s" % blocked)
         os.chown(home, NOBODY, NOBODY)
         system.start_with = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"] \
             + system.start_with
@@ -269,7 +276,15 @@ def test_each_live_session_runs_as_its_own_user(as_root, victim):
     assert stat.S_IMODE(os.stat(victim["sessionDir"]).st_mode) == 0o700
 
 
+def skip_unless_the_service_user_can_run_our_code():
+    service = pwd.getpwnam("supervisor-sessions")
+    blocked = identity.blocked_path(service.pw_uid, service.pw_gid, CODE_PATHS)
+    if blocked:
+        pytest.skip("the service user cannot reach our code through %s: serve keeps the API root" % blocked)
+
+
 def test_the_api_and_cleanup_run_as_the_service_user(as_root):
+    skip_unless_the_service_user_can_run_our_code()
     rpc = as_root.rpc()
     service = os.stat(as_root.socket).st_uid
     assert service != 0
@@ -350,6 +365,7 @@ def test_under_root_the_api_binds_a_privileged_port_then_runs_as_the_service_use
     system = make_system(env={"MANAGEMENT_API_PORT": str(port)})
     system.port = port
     system.start()
+    skip_unless_the_service_user_can_run_our_code()
     assert system.http("GET", "/v1/sessions")[0] == 200
     api = system.rpc().supervisor.getProcessInfo("management-api")["pid"]
     assert os.stat("/proc/%d" % api).st_uid == os.stat(system.socket).st_uid != 0

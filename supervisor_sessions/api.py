@@ -221,19 +221,27 @@ def create_app(settings, api_key, metrics_public=False):
     @app.post("/v1/sessions")
     def create_session():
         body = _read_json_body()
+        key = bottle.request.get_header("Idempotency-Key")
+        if key is not None:
+            if body.get("clientToken", key) != key:
+                raise ApiError(400, "Idempotency-Key and clientToken differ; give one of them")
+            body["clientToken"] = key
         try:
             spec = parse_spec({k: v for k, v in body.items() if v is not None}, runtimes=None)
         except InvalidSpec as e:
             raise ApiError(400, e.message) from None
         fields = {"agent": spec.agent, "task": spec.task, "provider": spec.provider, "runtime": spec.runtime}
         fields.update({k: v for k, v in (("name", spec.name), ("env", spec.env), ("timeoutSeconds", spec.timeout_seconds),
-                                         ("limits", spec.limits), ("gpus", spec.gpus), ("labels", spec.labels)) if v})
+                                         ("limits", spec.limits), ("gpus", spec.gpus), ("labels", spec.labels),
+                                         ("clientToken", spec.client_token)) if v})
         started = time.perf_counter()
         record = rpc().sessions.createSession(fields)
         metrics.spawns.observe(time.perf_counter() - started)
         sid = record["sessionId"]
         message = "Worker session queued" if record["status"] == "queued" else "Worker session created"
-        return _json(202, {"sessionId": sid, "status": "accepted", "message": message,
+        if record.get("replayed"):
+            message = "Worker session made earlier with this Idempotency-Key"
+        return _json(200 if record.get("replayed") else 202, {"sessionId": sid, "status": "accepted", "message": message,
                            "sessionDir": record["sessionDir"], "logFile": record["logFile"]},
                      {"Location": "/v1/sessions/" + sid})
 

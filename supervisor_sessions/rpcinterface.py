@@ -34,6 +34,7 @@ from .spec import check_label, parse_spec
 from .store import SessionStore, atomic_write
 
 TIME_FIELDS = ("createdAt", "startTime", "endTime")
+IDEMPOTENCY_MS = 24 * 3600 * 1000  # how long a clientToken names the session it made
 MAX_EVENTS_PER_CALL = 1000
 _FAULT_NAMES = {v: k for k, v in vars(Faults).items() if not k.startswith("_")}
 _ENDED_STATES = (ProcessStates.EXITED, ProcessStates.STOPPED, ProcessStates.FATAL)
@@ -131,6 +132,7 @@ class SessionsNamespaceRPCInterface:
         self._deadlines = {}      # session id -> time.time() by which its worker must have ended
         self._timed_out = set()   # sessions being stopped because they ran too long
         self.confinement = None   # limits, sandbox, users and GPUs of workers: set up in _start
+        self._tokens = {}         # clientToken -> the session it made
 
     # ---- life cycle inside supervisord -------------------------------------------------------------
 
@@ -147,6 +149,7 @@ class SessionsNamespaceRPCInterface:
                 loaded[sid] = self._recovered_record(sid)
         # Kept in creation order, which listSessions serves without sorting.
         self._records = dict(sorted(loaded.items(), key=lambda item: item[1].get("createdAt", 0)))
+        self._tokens = {r["clientToken"]: sid for sid, r in self._records.items() if r.get("clientToken")}
         for sid, record in self._records.items():
             if record.get("status") in LIVE:
                 if record.get("pid") and procs.kill_orphaned_worker(record["pid"], record.get("startTime", 0)):
@@ -373,17 +376,24 @@ class SessionsNamespaceRPCInterface:
         """Create a worker session and start it.
 
         spec holds agent, task and provider (strings), and optionally runtime (default agentic-flow),
-        name (a label), env (a struct of strings for the worker's environment, never echoed back) and
-        timeoutSeconds. The task reaches the worker out of band; it never enters a config file or a
-        shell command line. Over MAX_CONCURRENT_SESSIONS, or while an exclusive resource of its runtime
-        is held, the session waits as queued; past MAX_QUEUED_SESSIONS it is refused (QUEUE_FULL).
+        name (a label), env (a struct of strings for the worker's environment, never echoed back),
+        timeoutSeconds, limits {memoryMB, cpus, pids}, gpus, labels {name: value} and clientToken. The
+        task reaches the worker out of band; it never enters a config file or a shell command line. Over
+        MAX_CONCURRENT_SESSIONS, or while an exclusive resource, a worker user or the GPUs it needs are
+        held, the session waits as queued; past MAX_QUEUED_SESSIONS it is refused (QUEUE_FULL). A spec
+        whose clientToken made a session within 24 hours creates nothing: that session's record is
+        returned, with replayed: true.
 
-        @param struct spec  {agent, task, provider, runtime?, name?, env?, timeoutSeconds?}
+        @param struct spec  {agent, task, provider, runtime?, name?, env?, timeoutSeconds?, limits?, gpus?,
+                            labels?, clientToken?}
         @return struct session  the session record (status queued, starting, running or failed)
         """
         if self.supervisord.options.mood < SupervisorStates.RUNNING:
             raise RPCError(SupervisorFaults.SHUTDOWN_STATE, "supervisord is stopping or reloading; try again")
         spec = parse_spec(spec, self.renderer.runtimes, self.settings.timeout_max)
+        made = self._made_with(spec.client_token)
+        if made is not None:
+            return dict(_wire(made), replayed=True)
         limits = self.confinement.limits(spec)
         sid = new_session_id()
         group = group_name(sid)
@@ -406,6 +416,8 @@ class SessionsNamespaceRPCInterface:
                   "logFile": self.settings.log_file(sid), "exclusive": list(rendered.exclusive),
                   "timeoutSeconds": spec.timeout_seconds or self.settings.timeout_default,
                   "limits": limits, "gpus": spec.gpus, "labels": spec.labels}
+        if spec.client_token:
+            record["clientToken"] = spec.client_token
         session_env = {"SESSION_ID": sid, "SESSION_DIR": session_dir, "HOME": session_dir,
                        "SESSION_PORT": str(port), "PROXY_PORT": str(port),
                        "MCP_CONFIG": os.path.join(session_dir, ".mcp.json"), "SESSION_GPUS": str(spec.gpus),
@@ -418,6 +430,8 @@ class SessionsNamespaceRPCInterface:
         launch.update(self.confinement.launch_spec(limits, spec.gpus, worker_path))
         self.store.create(sid, launch, record)
         self._records[sid] = record
+        if spec.client_token:
+            self._tokens[spec.client_token] = sid
         self._emit("created", sid, runtime=spec.runtime, agent=spec.agent, provider=spec.provider,
                    timeoutSeconds=record["timeoutSeconds"])
         conf_path = self.settings.conf_file(group)
@@ -440,6 +454,13 @@ class SessionsNamespaceRPCInterface:
             self._log.info("sessions: %s queued" % sid)
         self.journal.sync()  # an acknowledged create is never lost
         return _wire(record)
+
+    def _made_with(self, token):
+        """The record of the session that `token` made within IDEMPOTENCY_MS, or None."""
+        record = self._records.get(self._tokens.get(token)) if token else None
+        if record is None or now_ms() - record["createdAt"] > IDEMPOTENCY_MS:
+            return None
+        return record
 
     def _check_queue_room(self, newcomer):
         """Raise QueueFull when `newcomer` would have to wait and MAX_QUEUED_SESSIONS already wait."""
@@ -544,6 +565,7 @@ class SessionsNamespaceRPCInterface:
             raise SessionActive("session %s still has a process running; stop it first" % sessionId)
         self.store.remove(sessionId)
         self._emit("removed", sessionId)
+        self._tokens.pop(record.get("clientToken"), None)
         del self._records[sessionId]
         self._stop_snapshots.pop(sessionId, None)
         self._log.info("sessions: removed %s" % sessionId)

@@ -19,7 +19,9 @@ _ENV_KEY = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What XML 1.0, and so XML-RPC, cannot carry: C0 controls but tab, newline and carriage return.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus", "labels")
+FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus", "labels",
+          "clientToken")
+_CLIENT_TOKEN = re.compile(r"\A[\x21-\x7e]{1,128}\Z")
 LABELS_MAX = 16
 LABEL_VALUE_MAX_CHARS = 128
 _LABEL_KEY = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._/-]{0,62}\Z")
@@ -39,6 +41,7 @@ class SessionSpec:
     limits: dict = field(default_factory=dict)  # of LIMIT_FIELDS; the rest come from the settings
     gpus: int = 0
     labels: dict = field(default_factory=dict)
+    client_token: str = ""  # idempotency: the same token within a day gives the same session
 
 
 def _text(spec, key, required=True):
@@ -156,6 +159,15 @@ def _labels(spec):
     return dict(labels)
 
 
+def _client_token(spec):
+    token = spec.get("clientToken")
+    if token is None:
+        return ""
+    if not isinstance(token, str) or not _CLIENT_TOKEN.match(token):
+        raise InvalidSpec("'clientToken' (Idempotency-Key) must be 1-128 printable ASCII characters without spaces")
+    return token
+
+
 def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
     """Check a raw spec struct and return a SessionSpec; raise InvalidSpec saying what is wrong.
 
@@ -179,4 +191,5 @@ def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
         raise InvalidSpec("'name' must be at most %d characters without control characters" % NAME_MAX_CHARS)
     return SessionSpec(agent=_identifier(spec, "agent"), task=task, provider=_identifier(spec, "provider"),
                        runtime=runtime, name=name, env=_env(spec), timeout_seconds=_timeout(spec, timeout_max),
-                       limits=_limits(spec), gpus=_gpus(spec), labels=_labels(spec))
+                       limits=_limits(spec), gpus=_gpus(spec), labels=_labels(spec),
+                       client_token=_client_token(spec))

@@ -299,12 +299,18 @@ def create_app(settings, api_key, metrics_public=False):
     def session_log(sid):
         _session_id(sid)
         follow = _query_bool("follow")
+        offset = _query_int("offset", 0, 0, 2 ** 62)
+        resume = bottle.request.get_header("Last-Event-ID")
+        if resume:
+            if not resume.isdigit() or len(resume) > 19:
+                raise ApiError(400, "Last-Event-ID must be a log offset, got %r" % resume[:40])
+            offset = int(resume)
         proxy = rpc()
         proxy.sessions.getSession(sid)  # 404 before any streaming starts
         sse = "text/event-stream" in bottle.request.get_header("Accept", "")
         if not follow:
             bottle.response.content_type = "text/plain; charset=utf-8"
-            return _read_whole_log(proxy, sid)
+            return _read_whole_log(proxy, sid, offset)
         if not followers.acquire(blocking=False):
             raise ApiError(429, "%d followers already stream logs; try again later" % max_followers,
                            {"Retry-After": "5"})
@@ -312,7 +318,7 @@ def create_app(settings, api_key, metrics_public=False):
         bottle.response.content_type = "text/event-stream" if sse else "text/plain; charset=utf-8"
         bottle.response.set_header("Cache-Control", "no-cache")
         bottle.response.set_header("X-Accel-Buffering", "no")
-        return _follow(proxy, sid, sse, disconnected, followers)
+        return _follow(proxy, sid, offset, sse, disconnected, followers)
 
     @app.get("/v1/events")
     def change_feed():
@@ -437,8 +443,7 @@ def _follow_feed(proxy, events, next_seq, wanted, sse, disconnected, followers):
         followers.release()
 
 
-def _read_whole_log(proxy, sid):
-    offset = 0
+def _read_whole_log(proxy, sid, offset):
     while True:
         text, offset, _ = proxy.sessions.tailSessionLog(sid, offset, LOG_CHUNK)
         if not text:
@@ -446,35 +451,39 @@ def _read_whole_log(proxy, sid):
         yield text.encode("utf-8")
 
 
-def _sse(text, event=None):
+def _sse(text, event=None, event_id=None):
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     frame = "".join("data: %s\n" % line for line in lines)
-    return ((("event: %s\n" % event) if event else "") + frame + "\n").encode("utf-8")
+    head = ("id: %d\n" % event_id if event_id is not None else "") + ("event: %s\n" % event if event else "")
+    return (head + frame + "\n").encode("utf-8")
 
 
-def _follow(proxy, sid, sse, disconnected, followers):
-    """Stream the log from its start, then new output as it comes, until the session has ended.
+def _follow(proxy, sid, offset, sse, disconnected, followers):
+    """Stream the log from byte `offset`, then new output as it comes, until the session has ended.
 
+    Each SSE chunk carries `id: <the offset after it>`, so a follower that reconnects with Last-Event-ID
+    continues without loss or repeats; the last event, `end`, carries the final status and reason.
     waitress sends the headers with the first non-empty chunk: a plain follower of a silent worker
     sees them with its first output; an event stream starts with a comment so they go out at once.
     """
     try:
         if sse:
             yield b": following\n\n"  # headers go out with the first chunk: send them now
-        offset, last_write = 0, time.monotonic()
+        last_write = time.monotonic()
         while not disconnected():
             ended = proxy.sessions.getSession(sid)["status"] in FINAL
             text, offset, _ = proxy.sessions.tailSessionLog(sid, offset, LOG_CHUNK)
             if text:
-                yield _sse(text) if sse else text.encode("utf-8")
+                yield _sse(text, event_id=offset) if sse else text.encode("utf-8")
                 last_write = time.monotonic()
                 continue
             if ended:
                 if sse:
-                    status = proxy.sessions.getSession(sid)["status"]
-                    yield _sse(json.dumps({"sessionId": sid, "status": status}), event="end")
+                    record = proxy.sessions.getSession(sid)
+                    yield _sse(json.dumps({"sessionId": sid, "status": record["status"],
+                                           "reason": record.get("reason")}), event="end")
                 return
             if sse and time.monotonic() - last_write > KEEPALIVE_SECONDS:
                 yield b": keepalive\n\n"

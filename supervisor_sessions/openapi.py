@@ -176,7 +176,10 @@ def openapi_document(version):
         "/v1/sessions/{sessionId}/log": {
             "get": {"summary": "The session log; follow=true streams it until the session ends",
                     "parameters": [sid, _query("follow", {"type": "boolean", "default": False},
-                                               "stream new output (text/event-stream with that Accept)")],
+                                               "stream new output (text/event-stream with that Accept)"),
+                                   _query("offset", {"type": "integer", "minimum": 0, "default": 0},
+                                          "the byte to start from; an SSE chunk's id is the offset after it, "
+                                          "so Last-Event-ID resumes a follow")],
                     "responses": {"200": {"description": "the log", "content": {
                         "text/plain": {"schema": {"type": "string"}},
                         "text/event-stream": {"schema": {"type": "string"}}}},

@@ -163,3 +163,41 @@ def test_asking_for_events_older_than_the_journal_keeps_is_410_naming_the_oldest
     status, body, _ = system.http("GET", "/v1/events?since=%d" % oldest)
     assert status == 200 and body["events"][0]["seq"] == oldest
 
+
+
+def test_a_log_follower_resumes_from_the_offset_of_the_last_chunk_without_loss_or_repeats(system):
+    sid = system.spawn("for i in $(seq 1 40); do echo line-$i; sleep 0.02; done")["sessionId"]
+    got, last_id, ended = "", None, None
+    while ended is None:
+        conn = http.client.HTTPConnection("127.0.0.1", system.port, timeout=30)
+        headers = {"Authorization": "Bearer " + system.key, "Accept": "text/event-stream"}
+        if last_id is not None:
+            headers["Last-Event-ID"] = last_id
+        conn.request("GET", "/v1/sessions/%s/log?follow=true" % sid, headers=headers)
+        response = conn.getresponse()
+        fields, frames = {}, 0
+        while frames < 3:  # cut after three chunks, then reconnect from the last id
+            line = response.readline().decode("utf-8").rstrip("\n")
+            if line.startswith(":"):
+                continue
+            if line:
+                key, _, value = line.partition(": ")
+                fields.setdefault(key, []).append(value)
+                continue
+            if "event" in fields:
+                ended = json.loads(fields["data"][0])
+                break
+            if "data" in fields:
+                got += "\n".join(fields["data"]) + "\n"
+                last_id = fields["id"][0]
+                frames += 1
+            fields = {}
+        conn.close()
+    assert got.split() == ["line-%d" % i for i in range(1, 41)]
+    assert ended == {"sessionId": sid, "status": "completed", "reason": None}
+
+
+def test_the_log_from_an_offset(system):
+    sid = system.run("echo first; echo second")["sessionId"]
+    status, text, _ = system.http("GET", "/v1/sessions/%s/log?offset=6" % sid)
+    assert status == 200 and text == "second\n"

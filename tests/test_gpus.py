@@ -14,7 +14,7 @@ needs_gpu = pytest.mark.skipif(not GPUS, reason="this machine has no NVIDIA GPU 
 # Allocates 256 MiB on the session's first visible GPU through the driver API (no CUDA toolkit needed),
 # says so, and holds it until killed.
 CUDA_ALLOC = r"""python3 -c "
-import ctypes, time
+import ctypes, signal
 cuda = ctypes.CDLL('libcuda.so.1')
 assert cuda.cuInit(0) == 0
 device, context, memory = ctypes.c_int(), ctypes.c_void_p(), ctypes.c_void_p()
@@ -22,7 +22,7 @@ assert cuda.cuDeviceGet(ctypes.byref(device), 0) == 0
 assert cuda.cuCtxCreate_v2(ctypes.byref(context), 0, device) == 0
 assert cuda.cuMemAlloc_v2(ctypes.byref(memory), 256 << 20) == 0
 print('allocated', flush=True)
-time.sleep(120)
+signal.pause()
 "
 """
 

@@ -641,14 +641,16 @@ def test_a_follower_sees_output_before_the_worker_ends_and_the_stream_ends_with_
 
 
 def sse_events(stream):
-    """The events of a text/event-stream body: [{"comment": [..], "event": .., "data": [..]}]."""
+    """The events of a text/event-stream body: [{"comment": [..], "event": .., "id": .., "data": [..]}]."""
     assert stream.endswith(b"\n\n"), stream[-200:]
     events = []
     for block in stream.decode("utf-8")[:-2].split("\n\n"):
-        event = {"comment": [], "event": None, "data": []}
+        event = {"comment": [], "event": None, "id": None, "data": []}
         for line in block.split("\n"):
             if line.startswith(":"):
                 event["comment"].append(line[1:].strip())
+            elif line.startswith("id: "):
+                event["id"] = int(line[len("id: "):])
             elif line.startswith("event: "):
                 event["event"] = line[len("event: "):]
             else:
@@ -678,9 +680,11 @@ def test_an_event_stream_frames_the_log_and_ends_with_the_final_status(system):
     assert all(e["comment"] or e["data"] for e in events)
     output = [e for e in events if e["data"] and e["event"] is None]
     assert "".join("\n".join(e["data"]) + "\n" for e in output) == "a\nb\n\nlast line\nc\n"
+    assert output[-1]["id"] == len("a\nb\n\nlast line\nc\n")  # the offset after the chunk: resume from it
+    assert [e["id"] for e in output] == sorted(e["id"] for e in output)
     end = events[-1]
     assert end["event"] == "end" and [e["event"] for e in events].count("end") == 1
-    assert json.loads("\n".join(end["data"])) == {"sessionId": sid, "status": "failed"}
+    assert json.loads("\n".join(end["data"])) == {"sessionId": sid, "status": "failed", "reason": "exit code 3"}
 
 
 def test_following_an_ended_session_gives_its_whole_log_and_ends(system):

@@ -169,10 +169,11 @@ def test_server_sent_events_are_framed_and_end_with_the_final_status(system):
     assert events[0] == ": following" and events[-1] == ""
     events = events[1:]
     data = [e for e in events[:-1] if not e.startswith("event:")]
-    assert "".join(line[len("data: "):] + "\n" for e in data for line in e.split("\n")) == "a\nb\nc\n"
+    assert all(e.startswith("id: ") for e in data)
+    assert "".join(line[len("data: "):] + "\n" for e in data for line in e.split("\n")[1:]) == "a\nb\nc\n"
     end = events[-2].split("\n")
     assert end[0] == "event: end"
-    assert json.loads(end[1][len("data: "):]) == {"sessionId": sid, "status": "failed"}
+    assert json.loads(end[1][len("data: "):]) == {"sessionId": sid, "status": "failed", "reason": "exit code 2"}
     conn.close()
 
 

@@ -31,7 +31,7 @@ class Confinement:
         self.isolation = Isolation(settings, log.warn)
         self.gpus = gpus.indices()
         self._roots = {}               # PATH -> the read-only roots that make its programs run in the sandbox
-        self._cgroups_to_remove = set()
+        self._cgroups_to_remove = {}   # session id -> the uid it ran as, held until its cgroup is gone
 
     def limits(self, spec):
         """The session's limits: the spec's, else the settings' defaults; raise InvalidSpec beyond what exists."""
@@ -72,36 +72,36 @@ class Confinement:
             self._roots[worker_path] = roots
         return {"bwrap": self.isolation.bwrap, "roots": self._roots[worker_path], "landlock": self.isolation.landlock}
 
-    def room(self, records):
+    def room(self, active):
         """(how many more sessions the users and memory pressure allow now, or None for no such bound;
-        how many GPUs are free)."""
+        how many GPUs are free), given the `active` records (queued and live)."""
         room = None
         if self.isolation.users:
-            room = len(self._free_users(records))
+            room = len(self._free_users(active))
         if memory_pressure() > self.settings.admission_memory_pressure > 0:
             room = 0
-        return room, len(self._free_gpus(records))
+        return room, len(self._free_gpus(active))
 
-    def _free_users(self, records):
+    def _free_users(self, active):
         """Worker users that no live session holds, nor one whose cgroup is still being emptied."""
-        taken = {r.get("uid") for r in records.values() if r["status"] in LIVE}
-        taken.update(records[sid].get("uid") for sid in self._cgroups_to_remove if sid in records)
+        taken = {r.get("uid") for r in active.values() if r["status"] in LIVE}
+        taken.update(self._cgroups_to_remove.values())
         return [user for user in self.isolation.users if user[0] not in taken]
 
-    def _free_gpus(self, records):
-        taken = {i for r in records.values() if r["status"] in LIVE for i in r.get("gpuDevices", ())}
+    def _free_gpus(self, active):
+        taken = {i for r in active.values() if r["status"] in LIVE for i in r.get("gpuDevices", ())}
         return [i for i in self.gpus if i not in taken]
 
-    def grant(self, launch, record, records):
+    def grant(self, launch, record, active):
         """Give a session that starts now its user and its GPUs: updates `launch` (the launch spec) and
         returns the record fields that say what it holds."""
         fields = {}
         if self.isolation.users:
-            uid, gid = self._free_users(records)[0]
+            uid, gid = self._free_users(active)[0]
             launch["user"] = {"uid": uid, "gid": gid}
             fields["uid"] = uid
         if self.gpus:
-            held = self._free_gpus(records)[:record.get("gpus", 0)]
+            held = self._free_gpus(active)[:record.get("gpus", 0)]
             visible = ",".join(map(str, held))
             launch["sessionEnv"].update(CUDA_VISIBLE_DEVICES=visible, NVIDIA_VISIBLE_DEVICES=visible or "void")
             if launch.get("sandbox"):
@@ -125,9 +125,9 @@ class Confinement:
         if cgroups is not None:
             cgroups.kill(sid)
             if cgroups.remove(sid):
-                self._cgroups_to_remove.discard(sid)
+                self._cgroups_to_remove.pop(sid, None)
             else:
-                self._cgroups_to_remove.add(sid)
+                self._cgroups_to_remove[sid] = (record or {}).get("uid")
         if record and record.get("uid") and sid not in self._cgroups_to_remove:
             try:
                 os.chown(session_dir, os.geteuid(), os.getegid())

@@ -127,7 +127,8 @@ class SessionsNamespaceRPCInterface:
         self._log = supervisord.options.logger
         self._events = event_log or EventLog(os.path.join(settings.logs_dir, "sessions-events.log"))
         self.journal = journal or Journal(os.path.join(settings.state_dir, "events.jsonl"), settings.journal_retain)
-        self._records = {}
+        self._records = {}        # every session, in creation order
+        self._active = {}         # the queued and live ones, in creation order: what admission looks at
         self._stop_snapshots = {}
         self._deadlines = {}      # session id -> time.time() by which its worker must have ended
         self._timed_out = set()   # sessions being stopped because they ran too long
@@ -149,6 +150,7 @@ class SessionsNamespaceRPCInterface:
                 loaded[sid] = self._recovered_record(sid)
         # Kept in creation order, which listSessions serves without sorting.
         self._records = dict(sorted(loaded.items(), key=lambda item: item[1].get("createdAt", 0)))
+        self._active = {sid: r for sid, r in self._records.items() if r["status"] in ACTIVE}
         self._tokens = {r["clientToken"]: sid for sid, r in self._records.items() if r.get("clientToken")}
         for sid, record in self._records.items():
             if record.get("status") in LIVE:
@@ -223,7 +225,7 @@ class SessionsNamespaceRPCInterface:
             self.journal.sync()
             for sid in self.confinement.pending():
                 self._reclaim(sid)
-            if any(r["status"] == "queued" for r in self._records.values()):
+            if any(r["status"] == "queued" for r in self._active.values()):
                 self._admit(from_event=True)
         except Exception:
             self._log.critical("sessions: tick failed: %s" % traceback.format_exc())
@@ -246,13 +248,13 @@ class SessionsNamespaceRPCInterface:
         """Ids of the queued sessions (and of `newcomer`, a record not stored yet) that may start now:
         oldest first, while slots are free and their exclusive resources are not held. A session waiting
         for a resource does not hold back those behind it."""
-        live = [r for r in self._records.values() if r["status"] in LIVE]
+        live = [r for r in self._active.values() if r["status"] in LIVE]
         slots = self.settings.max_concurrent - len(live)
-        room, free_gpus = self.confinement.room(self._records)
+        room, free_gpus = self.confinement.room(self._active)
         if room is not None:
             slots = min(slots, room)
         held = {name for r in live for name in r.get("exclusive", ())}
-        waiting = [r for r in self._records.values() if r["status"] == "queued"] + ([newcomer] if newcomer else [])
+        waiting = [r for r in self._active.values() if r["status"] == "queued"] + ([newcomer] if newcomer else [])
         chosen = []
         for record in waiting:
             if slots <= 0:
@@ -269,7 +271,7 @@ class SessionsNamespaceRPCInterface:
         path = self.store.launch_file(sid)
         with open(path, encoding="utf-8") as f:
             launch = json.load(f)
-        fields = self.confinement.grant(launch, self._records[sid], self._records)
+        fields = self.confinement.grant(launch, self._records[sid], self._active)
         atomic_write(path, json.dumps(launch).encode("utf-8"))
         return fields
 
@@ -321,6 +323,7 @@ class SessionsNamespaceRPCInterface:
         record.update(fields)
         if record["status"] in FINAL:
             record.pop("pid", None)
+            self._active.pop(sid, None)
         try:
             self.store.save(record)
         except (OSError, SessionError) as e:
@@ -349,7 +352,7 @@ class SessionsNamespaceRPCInterface:
         return group.processes.get(group_name(sid)) if group else None
 
     def _free_port(self):
-        taken = {r.get("port") for r in self._records.values() if r["status"] in ACTIVE}
+        taken = {r.get("port") for r in self._active.values()}
         for _ in range(32):
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
@@ -429,7 +432,7 @@ class SessionsNamespaceRPCInterface:
                   "mcpForms": list(rendered.mcp_forms), "task": spec.task, "taskFile": self.store.task_file(sid)}
         launch.update(self.confinement.launch_spec(limits, spec.gpus, worker_path))
         self.store.create(sid, launch, record)
-        self._records[sid] = record
+        self._records[sid] = self._active[sid] = record
         if spec.client_token:
             self._tokens[spec.client_token] = sid
         self._emit("created", sid, runtime=spec.runtime, agent=spec.agent, provider=spec.provider,
@@ -440,7 +443,7 @@ class SessionsNamespaceRPCInterface:
         except BaseException:
             groups.uninstall(self.supervisord, group, conf_path)
             self.store.remove(sid)
-            del self._records[sid]
+            del self._records[sid], self._active[sid]
             raise
         self._log.info("sessions: created %s (runtime %s, agent %s)" % (sid, spec.runtime, spec.agent))
         if shutil.which(rendered.argv[0], path=worker_path) is None:
@@ -466,7 +469,7 @@ class SessionsNamespaceRPCInterface:
         """Raise QueueFull when `newcomer` would have to wait and MAX_QUEUED_SESSIONS already wait."""
         if newcomer["sessionId"] in self._admissible(newcomer):
             return
-        waiting = sum(r["status"] == "queued" for r in self._records.values())
+        waiting = sum(r["status"] == "queued" for r in self._active.values())
         if waiting >= self.settings.max_queued:
             raise QueueFull("%d sessions may run and %d may wait (MAX_CONCURRENT_SESSIONS, "
                             "MAX_QUEUED_SESSIONS), and both are full; try again when one ends"

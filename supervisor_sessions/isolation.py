@@ -8,17 +8,9 @@ cgroups (limits and killing a whole session), Landlock (TCP bind of the session'
 import os
 import subprocess
 
-from . import cgroups, identity, sandbox
+from . import cgroups, identity, landlock, sandbox
 
 PROBE_TIMEOUT = 10
-
-
-def _landlock_abi():
-    try:
-        from . import landlock
-        return landlock.abi_version()
-    except Exception:  # no such module support on this platform
-        return 0
 
 
 def _probe_bwrap(bwrap, user):
@@ -77,7 +69,7 @@ class Isolation:
         if reason:
             self.reasons["cgroups"] = reason
             self.reasons["limits"] = "limits need cgroups"
-        abi = _landlock_abi()
+        abi = landlock.abi_version()  # 0 where the kernel or the platform has none
         if self.bwrap and abi >= 4:
             self.landlock = True
         else:

@@ -40,7 +40,7 @@ ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 40
                409: "conflict", 410: "gone", 413: "payload_too_large", 429: "too_many_requests", 500: "internal_error",
                503: "unavailable", 507: "insufficient_storage"}
 RECORD_FIELDS = ("sessionId", "name", "agent", "task", "provider", "runtime", "status", "reason",
-                 "createdAt", "startTime", "endTime", "duration", "exitCode", "pid", "port", "timeoutSeconds",
+                 "createdAt", "startTime", "endTime", "duration", "cause", "exitCode", "pid", "port", "timeoutSeconds",
                  "limits", "gpus", "gpuDevices", "uid", "labels", "sessionDir", "logFile")
 
 
@@ -413,8 +413,14 @@ def _feed_filter(query):
 
 
 def _event(event):
-    """An event as the API shows it: its time as an integer of ms."""
-    return dict(event, time=int(event["time"]))
+    """An event as the API shows it: times as integers of ms, the record of a `created` as GET shows one."""
+    shown = dict(event)
+    for key in ("time", "startTime", "endTime"):
+        if key in shown:
+            shown[key] = int(shown[key])
+    if "session" in shown:
+        shown["session"] = present(shown["session"])
+    return shown
 
 
 def _follow_feed(proxy, events, next_seq, wanted, sse, disconnected, followers):

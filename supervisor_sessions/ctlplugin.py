@@ -19,6 +19,7 @@ sessions rm ID...                              remove ended sessions (config, di
 sessions tail [-f] [-c BYTES] ID               the end of a session's log; -f follows it
 sessions events [-f] [--since SEQ]             the change feed (one line an event); -f follows it"""
 FOLLOW_POLL_SECONDS = 0.2
+EVENTS_WAIT_SECONDS = 25  # a follower of the feed waits this long inside supervisord for the next event
 MAX_TAIL_BYTES = 1024 * 1024  # what sessions.tailSessionLog returns at most
 
 
@@ -176,15 +177,14 @@ class SessionsControllerPlugin(ControllerPluginBase):
         rpc = self._rpc()
         since = options.since
         while True:
-            events, since = rpc.getEvents(since, 1000)
+            events, since = rpc.getEvents(since, 1000, EVENTS_WAIT_SECONDS if options.follow else 0)
             for event in events:
-                details = " ".join("%s=%s" % (k, event[k]) for k in ("status", "exitCode", "reason") if k in event)
+                details = " ".join("%s=%s" % (k, event[k]) for k in ("status", "cause", "exitCode", "reason")
+                                   if k in event)
                 self.ctl.output("%d %s %s %s %s" % (event["seq"], _when(event["time"]), event["type"],
                                                     event["sessionId"], details))
-            if not events:
-                if not options.follow:
-                    return
-                time.sleep(FOLLOW_POLL_SECONDS)
+            if not events and not options.follow:
+                return
 
     def _write(self, text):
         """Log text exactly as written (supervisorctl's output() would end every chunk with a newline)."""

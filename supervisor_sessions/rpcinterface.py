@@ -22,11 +22,12 @@ from supervisor.xmlrpc import RPCError
 
 from . import API_VERSION, groups, procs, services
 from .confinement import Confinement
-from .events import ACTIVE, FINAL, LIVE, STATUSES, now_ms, state_change
+from .events import ACTIVE, FINAL, INTERRUPTED, LIVE, STATUSES, STOPPED_BY, now_ms, spawn_failure, state_change, stopped_by
 from .faults import Faults, InvalidSpec, NoSuchSession, QueueFull, SessionActive, SessionError
 from .journal import Journal
 from .jsonlog import EventLog
 from .logtail import read_log
+from .longpoll import Waiters
 from .naming import group_name, is_session_id, new_session_id, session_id_of_group
 from .render import Renderer
 from .settings import Settings
@@ -34,6 +35,9 @@ from .spec import check_label, parse_spec
 from .store import SessionStore, atomic_write
 
 TIME_FIELDS = ("createdAt", "startTime", "endTime")
+PRIVATE_FIELDS = frozenset({"exclusive", "clientToken"})
+MAX_WAIT_SECONDS = 60           # the longest getEvents may wait for an event
+WAIT_RECHECK_SECONDS = 0.2      # how often (at most) a waiting getEvents looks at the clock
 IDEMPOTENCY_MS = 24 * 3600 * 1000  # how long a clientToken names the session it made
 MAX_EVENTS_PER_CALL = 1000
 _FAULT_NAMES = {v: k for k, v in vars(Faults).items() if not k.startswith("_")}
@@ -67,6 +71,14 @@ def _guarded(method):
     return guarded
 
 
+def _as_fault(function, *args):
+    """function(*args), its domain errors as faults (for a deferred answer, which _guarded does not cover)."""
+    try:
+        return function(*args)
+    except SessionError as e:
+        raise SessionFault(e.code, e.message) from None
+
+
 def _labels_query(query):
     """The labels a query asks for ({} for none), checked; every one must match (AND)."""
     labels = query.get("labels", {})
@@ -83,11 +95,12 @@ def _matches(record, labels):
 
 
 def _list_query(query):
-    """(status, newest_first, offset, limit, labels) of a listSessions query, checked."""
+    """(newest_first, offset, limit, predicate) of a listSessions query, checked; the predicate says
+    whether a record is wanted, or is None when all are."""
     query = {} if query is None else query
     if not isinstance(query, dict):
         raise InvalidSpec("the query must be a struct")
-    unknown = sorted(set(query) - {"status", "newestFirst", "offset", "limit", "labels"})
+    unknown = sorted(set(query) - {"status", "newestFirst", "offset", "limit", "labels", "endedBefore"})
     if unknown:
         raise InvalidSpec("unknown query field(s) %s" % ", ".join(map(str, unknown))[:200])
     status = query.get("status", "")
@@ -96,7 +109,19 @@ def _list_query(query):
     numbers = [query.get(k, 0) for k in ("offset", "limit")]
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
         raise InvalidSpec("offset and limit must be integers >= 0")
-    return status, bool(query.get("newestFirst", False)), numbers[0], numbers[1], _labels_query(query)
+    ended_before = query.get("endedBefore")
+    if ended_before is not None and (not isinstance(ended_before, (int, float)) or isinstance(ended_before, bool)):
+        raise InvalidSpec("endedBefore must be a time in ms since the epoch")
+    labels = _labels_query(query)
+    tests = []
+    if status:
+        tests.append(lambda r: r["status"] == status)
+    if labels:
+        tests.append(lambda r: _matches(r, labels))
+    if ended_before is not None:
+        tests.append(lambda r: r["status"] in FINAL and (r.get("endTime") or r.get("createdAt", 0)) < ended_before)
+    wanted = (lambda r: all(test(r) for test in tests)) if tests else None
+    return bool(query.get("newestFirst", False)), numbers[0], numbers[1], wanted
 
 
 def _session_id(value):
@@ -113,6 +138,20 @@ def _wire(record):
         if key in wire:
             wire[key] = float(wire[key])
     return wire
+
+
+def _wire_event(event):
+    """An event as XML-RPC can carry it (its times, and those of the record a `created` event holds)."""
+    wire = _wire(event)
+    wire["time"] = float(event["time"])
+    if "session" in event:
+        wire["session"] = _wire(event["session"])
+    return wire
+
+
+def _public(record):
+    """A record without what only the plugin uses (the exclusive resources it holds, its client token)."""
+    return {k: v for k, v in record.items() if k not in PRIVATE_FIELDS}
 
 
 class SessionsNamespaceRPCInterface:
@@ -132,8 +171,10 @@ class SessionsNamespaceRPCInterface:
         self._stop_snapshots = {}
         self._deadlines = {}      # session id -> time.time() by which its worker must have ended
         self._timed_out = set()   # sessions being stopped because they ran too long
+        self._stopped_by = {}     # session id -> who asked to stop it (request, cleanup)
         self.confinement = None   # limits, sandbox, users and GPUs of workers: set up in _start
         self._tokens = {}         # clientToken -> the session it made
+        self._waiters = Waiters(supervisord.options.get_socket_map(), WAIT_RECHECK_SECONDS)
 
     # ---- life cycle inside supervisord -------------------------------------------------------------
 
@@ -157,8 +198,7 @@ class SessionsNamespaceRPCInterface:
                 if record.get("pid") and procs.kill_orphaned_worker(record["pid"], record.get("startTime", 0)):
                     self._log.warn("sessions: killed orphaned worker %s of %s" % (record["pid"], sid))
                 self._reclaim(sid)
-                self._update(sid, {"status": "interrupted", "endTime": now_ms(),
-                                   "reason": "supervisord stopped while the worker ran"})
+                self._update(sid, dict(INTERRUPTED, endTime=now_ms()))
             elif record.get("status") in FINAL and group_name(sid) in self.supervisord.process_groups:
                 self._detach(sid)
         events.subscribe(events.ProcessStateEvent, self._on_state)
@@ -188,16 +228,19 @@ class SessionsNamespaceRPCInterface:
                 return
             new_state = process.get_state()
             shutting_down = self.supervisord.options.mood < SupervisorStates.RUNNING
-            update = state_change(process, new_state, event.expected, shutting_down)
+            update = state_change(process, new_state, event.expected, shutting_down,
+                                  self._stopped_by.get(sid, "request"))
             if update and update["status"] == "running" and self._records[sid].get("timeoutSeconds"):
                 self._deadlines[sid] = time.time() + self._records[sid]["timeoutSeconds"]
             if update and update["status"] in FINAL:
                 self._deadlines.pop(sid, None)
+                self._stopped_by.pop(sid, None)
+                oom = update["status"] == "failed" and self.confinement.oom_reason(sid, self._records[sid])
                 if sid in self._timed_out:
                     self._timed_out.discard(sid)
-                    update.update(status="failed", reason="timeout")
-                elif update["status"] == "failed":
-                    update["reason"] = self.confinement.oom_reason(sid, self._records[sid]) or update["reason"]
+                    update.update(status="failed", cause="timeout", reason="timeout")
+                elif oom:
+                    update.update(cause="oom", reason=oom)
             if update:
                 self._update(sid, update)
             if new_state in _ENDED_STATES:
@@ -286,14 +329,12 @@ class SessionsNamespaceRPCInterface:
         stock startProcess also reports a spawn error at once."""
         process = self._process(sid)
         if process is None:  # its config was quarantined or deleted while it waited
-            self._update(sid, {"status": "failed", "endTime": now_ms(),
-                               "reason": "its program is no longer in supervisord's config"})
+            self._update(sid, spawn_failure("its program is no longer in supervisord's config"))
             return
         try:
             grant = self._grant(sid)
         except (OSError, ValueError) as e:
-            self._update(sid, {"status": "failed", "endTime": now_ms(),
-                               "reason": "its launch spec cannot be read: %s" % e})
+            self._update(sid, spawn_failure("its launch spec cannot be read: %s" % e))
             return
         self._update(sid, dict(grant, status="starting"))
         try:
@@ -303,8 +344,7 @@ class SessionsNamespaceRPCInterface:
                 self._supervisor.startProcess(group_name(sid), False)
         except RPCError as e:
             if self._records[sid]["status"] in LIVE:
-                self._update(sid, {"status": "failed", "endTime": now_ms(),
-                                   "reason": "could not spawn: %s" % e.text})
+                self._update(sid, spawn_failure("could not spawn: %s" % e.text))
 
     def _emit(self, event_type, sid, **fields):
         """One change of a session: into the journal (the change feed, with the session's labels) and the
@@ -313,13 +353,16 @@ class SessionsNamespaceRPCInterface:
         if labels:
             fields["labels"] = labels
         self.journal.append(event_type, sid, now_ms(), **fields)
-        self._events.write("session-" + event_type, sessionId=sid, **fields)
+        self._waiters.wake()
+        self._events.write("session-" + event_type, sessionId=sid,
+                           **{k: v for k, v in fields.items() if k != "session"})
 
     def _update(self, sid, fields):
+        """Change a session's record, save it, and put the change in the feed (every field it sets, so a
+        reader of the feed can keep a copy of the record)."""
         record = self._records[sid]
         if fields.get("status", record["status"]) != record["status"]:
-            self._emit("state", sid, status=fields["status"],
-                       **{k: fields[k] for k in ("reason", "exitCode", "pid") if k in fields})
+            self._emit("state", sid, **fields)
         record.update(fields)
         if record["status"] in FINAL:
             record.pop("pid", None)
@@ -435,8 +478,7 @@ class SessionsNamespaceRPCInterface:
         self._records[sid] = self._active[sid] = record
         if spec.client_token:
             self._tokens[spec.client_token] = sid
-        self._emit("created", sid, runtime=spec.runtime, agent=spec.agent, provider=spec.provider,
-                   timeoutSeconds=record["timeoutSeconds"])
+        self._emit("created", sid, session=_public(record))
         conf_path = self.settings.conf_file(group)
         try:
             groups.install(self.supervisord, config, conf_path, rendered.ini)
@@ -448,9 +490,8 @@ class SessionsNamespaceRPCInterface:
         self._log.info("sessions: created %s (runtime %s, agent %s)" % (sid, spec.runtime, spec.agent))
         if shutil.which(rendered.argv[0], path=worker_path) is None:
             os.unlink(self.store.launch_file(sid))
-            self._update(sid, {"status": "failed", "endTime": now_ms(), "reason": (
-                "runtime %s needs the program %r, which is not installed (not found on PATH)"
-                % (spec.runtime, rendered.argv[0]))})
+            self._update(sid, spawn_failure("runtime %s needs the program %r, which is not installed (not found "
+                                            "on PATH)" % (spec.runtime, rendered.argv[0])))
             return _wire(record)
         self._admit()
         if record["status"] == "queued":
@@ -488,20 +529,19 @@ class SessionsNamespaceRPCInterface:
     def listSessions(self, query=None):
         """Return session records, oldest first; query may filter and page them.
 
-        query (optional) holds status (only sessions in that state), newestFirst (boolean), offset and
-        limit (integers; limit 0 means all).
+        query (optional) holds status (only sessions in that state), labels (a struct: every one must
+        match), endedBefore (only sessions that ended before that time, in ms since the epoch),
+        newestFirst (boolean), offset and limit (integers; limit 0 means all).
 
-        @param struct query     {status?, newestFirst?, offset?, limit?}
+        @param struct query     {status?, labels?, endedBefore?, newestFirst?, offset?, limit?}
         @return array sessions  an array of session records
         """
-        status, newest_first, offset, limit, labels = _list_query(query)
+        newest_first, offset, limit, wanted = _list_query(query)
         records = self._records.values()
         if newest_first:
             records = reversed(records)
-        if status:
-            records = (r for r in records if r["status"] == status)
-        if labels:
-            records = (r for r in records if _matches(r, labels))
+        if wanted:
+            records = filter(wanted, records)
         stop = offset + limit if limit else None
         return [_wire(r) for r in itertools.islice(records, offset, stop)]
 
@@ -526,27 +566,31 @@ class SessionsNamespaceRPCInterface:
         return counts
 
     @_guarded
-    def stopSession(self, sessionId):
+    def stopSession(self, sessionId, by="request"):
         """Stop a session's worker and its whole process tree; a session already ended is left as it is.
 
         The worker's process group gets SIGTERM, then SIGKILL after the grace period; whatever of its
-        tree is left when the worker is gone is killed.
+        tree is left when the worker is gone is killed. The session ends stopped, with cause `by`.
 
         @param string sessionId  the session id
+        @param string by         who asks: request (the default) or cleanup
         @return struct session   the record; status becomes stopped once the worker has gone
         """
         record = self._record(sessionId)
+        if by not in STOPPED_BY:
+            raise InvalidSpec("by must be one of %s" % ", ".join(STOPPED_BY))
         if record["status"] not in ACTIVE:
             return _wire(record)
         process = self._process(sessionId)
         if process is None or process.get_state() not in RUNNING_STATES:
-            self._update(sessionId, {"status": "stopped", "endTime": now_ms(), "reason": "stopped on request"})
+            self._update(sessionId, dict(stopped_by(by), endTime=now_ms()))
             return _wire(record)
-        self._stop_process(sessionId, process)
+        self._stop_process(sessionId, process, by)
         self._log.info("sessions: stopping %s" % sessionId)
         return _wire(record)
 
-    def _stop_process(self, sid, process):
+    def _stop_process(self, sid, process, by="request"):
+        self._stopped_by[sid] = by
         if process.pid:
             self._stop_snapshots[sid] = procs.snapshot_descendants(process.pid)
         self._supervisor.stopProcess(group_name(sid), False)
@@ -609,25 +653,39 @@ class SessionsNamespaceRPCInterface:
         return list(read_log(self.settings.log_file(sessionId), offset, length))
 
     @_guarded
-    def getEvents(self, sinceSeq, limit):
-        """Return the change feed from seq sinceSeq on: every creation, status change and removal of a
-        session, oldest first, each with its seq (1, 2, ...: never repeated, also across restarts).
+    def getEvents(self, sinceSeq, limit, waitSeconds=0):
+        """Return the change feed from seq sinceSeq on: every creation (with the whole record), status
+        change (with every field it set) and removal of a session, oldest first, each with its seq
+        (1, 2, ...: never repeated, also across restarts).
 
-        Pass nextSeq back to continue. Events older than the journal keeps are a fault (EVENTS_GONE) that
-        names the oldest seq still there. Times travel as doubles (ms since the epoch).
+        Pass nextSeq back to continue. With waitSeconds > 0 and no event yet, the answer waits until one
+        comes or that time has passed (supervisord goes on meanwhile). Events older than the journal
+        keeps are a fault (EVENTS_GONE) that names the oldest seq still there. Times travel as doubles
+        (ms since the epoch).
 
-        @param int sinceSeq  the first seq wanted (0: the oldest kept)
-        @param int limit     the most events to return (1 to 1000)
-        @return array result [array events, int nextSeq]
+        @param int sinceSeq     the first seq wanted (0: the oldest kept)
+        @param int limit        the most events to return (1 to 1000)
+        @param int waitSeconds  how long to wait for an event when there is none (0 to 60; default 0)
+        @return array result    [array events, int nextSeq]
         """
-        for name, value in (("sinceSeq", sinceSeq), ("limit", limit)):
+        for name, value in (("sinceSeq", sinceSeq), ("limit", limit), ("waitSeconds", waitSeconds)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise InvalidSpec("%s must be an integer" % name)
         if not 1 <= limit <= MAX_EVENTS_PER_CALL:
             raise InvalidSpec("limit must be between 1 and %d" % MAX_EVENTS_PER_CALL)
-        events = self.journal.since(sinceSeq, limit)
-        next_seq = events[-1]["seq"] + 1 if events else min(max(sinceSeq, self.journal.oldest), self.journal.next_seq)
-        return [[dict(e, time=float(e["time"])) for e in events], next_seq]
+        if not 0 <= waitSeconds <= MAX_WAIT_SECONDS:
+            raise InvalidSpec("waitSeconds must be between 0 and %d" % MAX_WAIT_SECONDS)
+        answer = self._events_page(sinceSeq, limit)
+        if answer[0] or not waitSeconds:
+            return answer
+        return self._waiters.wait(lambda: self.journal.next_seq > answer[1],
+                                  lambda: _as_fault(self._events_page, answer[1], limit),
+                                  time.monotonic() + waitSeconds)
+
+    def _events_page(self, since, limit):
+        events = self.journal.since(since, limit)
+        next_seq = events[-1]["seq"] + 1 if events else min(max(since, self.journal.oldest), self.journal.next_seq)
+        return [[_wire_event(e) for e in events], next_seq]
 
     @_guarded
     def getIsolation(self):

@@ -77,7 +77,85 @@ def test_get_events_over_xml_rpc_pages_and_continues(system):
     assert more and more[0]["seq"] == next_seq
 
 
-@pytest.mark.parametrize("args", [("0", 10), (0, 0), (0, 1001), (True, 5)])
+def next_seq(system):
+    return system.rpc().sessions.getEvents(10 ** 9, 1)[1]
+
+
+def test_get_events_waits_for_the_next_event_without_holding_supervisord_up(system):
+    start = next_seq(system)
+    answers = []
+    waiter = threading.Thread(target=lambda: answers.append(system.rpc(timeout=90).sessions.getEvents(start, 10, 60)))
+    waiter.start()
+    for _ in range(3):  # supervisord answers others while the call waits
+        assert system.rpc().sessions.getAPIVersion()
+    assert waiter.is_alive() and not answers
+    sid = system.spawn("true")["sessionId"]
+    waiter.join(timeout=20)  # far less than the 60 s it may wait: it answered at the event
+    assert not waiter.is_alive()
+    events, following = answers[0]
+    assert events[0]["seq"] == start and (events[0]["type"], events[0]["sessionId"]) == ("created", sid)
+    assert following == events[-1]["seq"] + 1
+
+
+def test_get_events_with_nothing_new_answers_empty_once_the_wait_is_over(make_system):
+    system = make_system().start()  # a quiet one: no session of another test ends meanwhile
+    start = next_seq(system)
+    assert system.rpc().sessions.getEvents(start, 10, 1) == [[], start]
+
+
+def test_events_carry_what_changed_so_a_reader_can_keep_the_record(system):
+    record = system.run("exit 3", labels={"team": "a"}, clientToken="feed-token-1")
+    events = [e for e in feed(system) if e["sessionId"] == record["sessionId"]]
+    created, starting, running, failed = events
+    assert created["session"]["task"] == "exit 3" and created["session"]["labels"] == {"team": "a"}
+    assert created["session"]["status"] == "queued" and "clientToken" not in created["session"]
+    assert isinstance(created["session"]["createdAt"], int)
+    assert running["pid"] > 0 and running["startTime"] >= created["session"]["createdAt"]
+    assert (failed["status"], failed["cause"], failed["exitCode"]) == ("failed", "exit", 3)
+    assert failed["endTime"] >= running["startTime"] and failed["reason"] == "exit code 3"
+    assert all(e["labels"] == {"team": "a"} for e in events)
+
+
+@pytest.mark.parametrize("task, status, cause, spec", [
+    ("true", "completed", "exit", {}),
+    ("exit 2", "failed", "exit", {}),
+    ("kill -9 $$", "failed", "signal", {}),
+    ("exec sleep 30", "failed", "timeout", {"timeoutSeconds": 1}),
+])
+def test_every_ending_says_why(system, task, status, cause, spec):
+    record = system.run(task, timeout=30, **spec)
+    assert (record["status"], record["cause"]) == (status, cause), record
+
+
+@pytest.mark.parametrize("by, reason", [("request", "stopped on request"), ("cleanup", "stopped by cleanup")])
+def test_a_stop_says_who_asked_for_it(system, by, reason):
+    sid = system.spawn("exec sleep 60")["sessionId"]
+    system.wait_status(sid, {"running"})
+    system.rpc().sessions.stopSession(sid, by)
+    record = system.wait_status(sid, FINAL)
+    assert (record["status"], record["cause"], record["reason"]) == ("stopped", by, reason)
+
+
+def test_a_stop_by_someone_unknown_is_invalid(system):
+    sid = system.spawn("exec sleep 60")["sessionId"]
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        system.rpc().sessions.stopSession(sid, "the-janitor")
+    assert info.value.faultCode == Faults.INVALID_SPEC
+    system.rpc().sessions.stopSession(sid)
+
+
+def test_list_sessions_can_ask_for_those_that_ended_before_a_time(system):
+    ended = system.run("true")
+    live = system.spawn("exec sleep 60")
+    cutoff = ended["endTime"] + 1
+    found = {r["sessionId"] for r in system.rpc().sessions.listSessions({"endedBefore": float(cutoff)})}
+    assert ended["sessionId"] in found and live["sessionId"] not in found
+    assert all(r["status"] in FINAL and r["endTime"] < cutoff
+               for r in system.rpc().sessions.listSessions({"endedBefore": float(cutoff)}))
+    system.rpc().sessions.stopSession(live["sessionId"])
+
+
+@pytest.mark.parametrize("args", [("0", 10), (0, 0), (0, 1001), (True, 5), (0, 5, -1), (0, 5, 61), (0, 5, "1")])
 def test_bad_get_events_arguments_are_invalid(system, args):
     with pytest.raises(xmlrpc.client.Fault) as info:
         system.rpc().sessions.getEvents(*args)
@@ -148,6 +226,7 @@ def test_the_feed_continues_after_kill_9_with_every_acknowledged_create(make_sys
     for sid in acknowledged:
         assert of(everything, sid)[0] == ("created", None)
         assert of(everything, sid)[-1] == ("state", "interrupted")
+        assert [e for e in everything if e["sessionId"] == sid][-1]["cause"] == "shutdown"
 
 
 def test_asking_for_events_older_than_the_journal_keeps_is_410_naming_the_oldest(make_system):

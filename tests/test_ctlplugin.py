@@ -383,7 +383,7 @@ def test_events_prints_the_change_feed_one_line_an_event(system):
     sid = system.run("exit 4")["sessionId"]
     lines = [line for line in system.ctl("sessions", "events").stdout.splitlines() if sid in line]
     assert [line.split()[3] for line in lines] == ["created", "state", "state", "state"]
-    assert lines[-1].endswith("status=failed exitCode=4 reason=exit code 4")
+    assert lines[-1].endswith("status=failed cause=exit exitCode=4 reason=exit code 4")
     first = int(lines[1].split()[0])
     again = system.ctl("sessions", "events", "--since", str(first)).stdout.splitlines()
     assert int(again[0].split()[0]) == first

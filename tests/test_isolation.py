@@ -184,6 +184,7 @@ def test_a_runtime_whose_program_is_missing_fails_saying_so(isolated):
     record = isolated.spawn("x", runtime="codex", env={"PATH": "/nonexistent"})
     assert record["status"] == "failed"
     assert "codex" in record["reason"] and "not installed" in record["reason"]
+    assert record["cause"] == "spawn"
     assert isolated.meta(record["sessionId"])["status"] == "failed"
 
 

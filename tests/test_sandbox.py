@@ -232,6 +232,7 @@ def test_a_worker_over_its_memory_limit_fails_for_memory_while_another_runs_on(l
     record = limited.run("python3 -c \"b = bytearray(600 * 1024 * 1024); print('got-it')\"", timeout=60,
                          limits={"memoryMB": 128})
     assert record["status"] == "failed" and "memory" in record["reason"] and "128 MB" in record["reason"], record
+    assert record["cause"] == "oom"
     assert record["limits"]["memoryMB"] == 128
     assert "got-it\n" not in limited.log(record["sessionId"]).replace("print('got-it')", "")
     assert limited.rpc().sessions.getSession(neighbour["sessionId"])["status"] == "running"

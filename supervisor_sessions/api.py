@@ -15,6 +15,7 @@ import xmlrpc.client
 import bottle
 
 from . import __version__, httpserver, jsonlog, monitor, procs
+from .mirror import WAIT_SECONDS, Mirror
 from .metrics import ApiMetrics
 from .client import server_proxy
 from .events import FINAL, STATUSES
@@ -35,6 +36,7 @@ FOLLOW_POLL_SECONDS = 0.05
 KEEPALIVE_SECONDS = 15
 LOG_CHUNK = 256 * 1024
 EVENTS_PAGE = 1000
+FEED_WAIT_SECONDS = 5    # a feed follower waits in supervisord this long per call, then checks its client
 EVENT_TYPES = frozenset({"created", "state", "removed"})
 ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
                409: "conflict", 410: "gone", 413: "payload_too_large", 429: "too_many_requests", 500: "internal_error",
@@ -124,10 +126,11 @@ def _session_id(value):
     return value
 
 
-def create_app(settings, api_key, metrics_public=False):
+def create_app(settings, api_key, metrics_public=False, mirror=None):
     """A new Bottle app serving the API for `settings`, guarded by `api_key` (no module-level state).
 
-    /metrics needs the key too unless `metrics_public`.
+    /metrics needs the key too unless `metrics_public`. Reads of sessions come from `mirror` (a
+    mirror.Mirror) while it follows the feed, else from supervisord.
     """
     app = bottle.Bottle()
     local = threading.local()
@@ -142,6 +145,24 @@ def create_app(settings, api_key, metrics_public=False):
         if getattr(local, "proxy", None) is None:
             local.proxy = server_proxy(settings.socket_path, timeout=30.0)
         return local.proxy
+
+    def mirrored():
+        return mirror is not None and mirror.live
+
+    def read_record(sid):
+        """One record: from the mirror, or from supervisord when the mirror is not live or has not seen
+        it yet (NO_SUCH_SESSION, a 404, when supervisord has not either)."""
+        record = mirror.get(sid) if mirrored() else None
+        return record if record is not None else rpc().sessions.getSession(sid)
+
+    def count_sessions():
+        """{status: how many} for every status, plus total."""
+        if not mirrored():
+            return rpc().sessions.countSessions()
+        counts = dict.fromkeys(sorted(STATUSES), 0)
+        counts.update(mirror.counts())
+        counts["total"] = sum(counts.values())
+        return counts
 
     def check_auth():
         given = bottle.request.get_header("Authorization", "").encode("utf-8", "replace")
@@ -237,6 +258,8 @@ def create_app(settings, api_key, metrics_public=False):
         started = time.perf_counter()
         record = rpc().sessions.createSession(fields)
         metrics.spawns.observe(time.perf_counter() - started)
+        if mirror is not None:
+            mirror.add(record)
         sid = record["sessionId"]
         message = "Worker session queued" if record["status"] == "queued" else "Worker session created"
         if record.get("replayed"):
@@ -252,27 +275,28 @@ def create_app(settings, api_key, metrics_public=False):
             raise ApiError(400, "status must be one of %s" % ", ".join(sorted(STATUSES)))
         limit = _query_int("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
         offset = _query_int("offset", 0, 0, 10 ** 9)
-        proxy = rpc()
         labels = _label_filter(bottle.request.query)
-        query = {"newestFirst": True, "offset": offset, "limit": limit, "labels": labels}
-        if status:
-            query["status"] = status
-        records = proxy.sessions.listSessions(query)
-        count = proxy.sessions.countSessions({"labels": labels})[status or "total"]
         now = _now_ms()
-        return {"sessions": [present(r, now) for r in records], "count": count, "limit": limit,
-                "offset": offset}
+        if mirrored():
+            shown, count = mirror.page(lambda r: present(r, now), status, labels, offset, limit)
+        else:
+            proxy = rpc()
+            query = {"newestFirst": True, "offset": offset, "limit": limit, "labels": labels}
+            if status:
+                query["status"] = status
+            shown = [present(r, now) for r in proxy.sessions.listSessions(query)]
+            count = proxy.sessions.countSessions({"labels": labels})[status or "total"]
+        return {"sessions": shown, "count": count, "limit": limit, "offset": offset}
 
     @app.get("/v1/sessions/<sid>")
     def get_session(sid):
         _session_id(sid)
         lines = _query_int("tail", DEFAULT_TAIL_LINES, 0, MAX_TAIL_LINES)
-        proxy = rpc()
-        shown = present(proxy.sessions.getSession(sid))
+        shown = present(read_record(sid))
         shown["resources"] = sampler.sample(shown["pid"]) if shown["pid"] else None
         text = ""
         if lines:
-            text, _, _ = proxy.sessions.tailSessionLog(sid, -1, min(1024 * 1024, max(64 * 1024, lines * 1024)))
+            text, _, _ = rpc().sessions.tailSessionLog(sid, -1, min(1024 * 1024, max(64 * 1024, lines * 1024)))
         shown["logTail"] = "\n".join(text.rstrip("\n").split("\n")[-lines:]) if lines else ""
         return shown
 
@@ -305,8 +329,8 @@ def create_app(settings, api_key, metrics_public=False):
             if not resume.isdigit() or len(resume) > 19:
                 raise ApiError(400, "Last-Event-ID must be a log offset, got %r" % resume[:40])
             offset = int(resume)
+        read_record(sid)  # 404 before any streaming starts
         proxy = rpc()
-        proxy.sessions.getSession(sid)  # 404 before any streaming starts
         sse = "text/event-stream" in bottle.request.get_header("Accept", "")
         if not follow:
             bottle.response.content_type = "text/plain; charset=utf-8"
@@ -347,12 +371,12 @@ def create_app(settings, api_key, metrics_public=False):
 
     @app.get("/metrics")
     def prometheus_metrics():
-        body = metrics.render(rpc().sessions.countSessions())
+        body = metrics.render(count_sessions())
         return bottle.HTTPResponse(body, status=200, headers={"Content-Type": metrics.content_type})
 
     @app.get("/v1/status")
     def status():
-        counts = rpc().sessions.countSessions()
+        counts = count_sessions()
         total = counts.pop("total")
         return {
             "timestamp": jsonlog.timestamp(),
@@ -437,12 +461,10 @@ def _follow_feed(proxy, events, next_seq, wanted, sse, disconnected, followers):
                 yield ("id: %d\nevent: %s\ndata: %s\n\n" % (event["seq"], event["type"], shown) if sse
                        else shown + "\n").encode("utf-8")
                 last_write = time.monotonic()
-            if not events:
-                if sse and time.monotonic() - last_write > KEEPALIVE_SECONDS:
-                    yield b": keepalive\n\n"
-                    last_write = time.monotonic()
-                time.sleep(FOLLOW_POLL_SECONDS)
-            events, next_seq = proxy.sessions.getEvents(next_seq, EVENTS_PAGE)
+            if not events and sse and time.monotonic() - last_write > KEEPALIVE_SECONDS:
+                yield b": keepalive\n\n"
+                last_write = time.monotonic()
+            events, next_seq = proxy.sessions.getEvents(next_seq, EVENTS_PAGE, FEED_WAIT_SECONDS)
     except (OSError, xmlrpc.client.Error) as e:
         log.warning("follow of the change feed ended: %s", e)
     finally:
@@ -507,7 +529,9 @@ def serve(settings, api_key, after_bind=None):
     (to drop privileges: a port below 1024 works under root)."""
     jsonlog.use_json_lines()
     procs.exit_with_parent()
-    app = create_app(settings, api_key,
+    mirror = Mirror(lambda: server_proxy(settings.socket_path, timeout=WAIT_SECONDS + 10))
+    mirror.start()
+    app = create_app(settings, api_key, mirror=mirror,
                      metrics_public=os.environ.get("METRICS_PUBLIC", "").lower() in ("1", "true", "yes"))
     httpserver.ensure_fd_room(settings.api_connection_limit)
     server = httpserver.create_server(

@@ -13,6 +13,7 @@ import socket
 import sys
 import time
 import traceback
+import xmlrpc.client
 
 from supervisor import events
 from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
@@ -100,7 +101,7 @@ def _list_query(query):
     query = {} if query is None else query
     if not isinstance(query, dict):
         raise InvalidSpec("the query must be a struct")
-    unknown = sorted(set(query) - {"status", "newestFirst", "offset", "limit", "labels", "endedBefore"})
+    unknown = sorted(set(query) - {"status", "newestFirst", "offset", "limit", "labels", "endedBefore", "afterId"})
     if unknown:
         raise InvalidSpec("unknown query field(s) %s" % ", ".join(map(str, unknown))[:200])
     status = query.get("status", "")
@@ -121,7 +122,10 @@ def _list_query(query):
     if ended_before is not None:
         tests.append(lambda r: r["status"] in FINAL and (r.get("endTime") or r.get("createdAt", 0)) < ended_before)
     wanted = (lambda r: all(test(r) for test in tests)) if tests else None
-    return bool(query.get("newestFirst", False)), numbers[0], numbers[1], wanted
+    after = query.get("afterId")
+    if after is not None:
+        _session_id(after)
+    return bool(query.get("newestFirst", False)), numbers[0], numbers[1], wanted, after
 
 
 def _session_id(value):
@@ -531,15 +535,21 @@ class SessionsNamespaceRPCInterface:
 
         query (optional) holds status (only sessions in that state), labels (a struct: every one must
         match), endedBefore (only sessions that ended before that time, in ms since the epoch),
-        newestFirst (boolean), offset and limit (integers; limit 0 means all).
+        newestFirst (boolean), afterId (only the sessions after that one, in the order asked for: a
+        cursor that, unlike offset, no removal shifts; NO_SUCH_SESSION once that session is gone),
+        offset and limit (integers; limit 0 means all).
 
-        @param struct query     {status?, labels?, endedBefore?, newestFirst?, offset?, limit?}
+        @param struct query     {status?, labels?, endedBefore?, newestFirst?, afterId?, offset?, limit?}
         @return array sessions  an array of session records
         """
-        newest_first, offset, limit, wanted = _list_query(query)
+        newest_first, offset, limit, wanted, after = _list_query(query)
         records = self._records.values()
         if newest_first:
             records = reversed(records)
+        if after is not None:
+            self._record(after)
+            records = itertools.dropwhile(lambda r: r["sessionId"] != after, records)
+            next(records)
         if wanted:
             records = filter(wanted, records)
         stop = offset + limit if limit else None
@@ -659,7 +669,8 @@ class SessionsNamespaceRPCInterface:
         (1, 2, ...: never repeated, also across restarts).
 
         Pass nextSeq back to continue. With waitSeconds > 0 and no event yet, the answer waits until one
-        comes or that time has passed (supervisord goes on meanwhile). Events older than the journal
+        comes or that time has passed (supervisord goes on meanwhile); it may come back empty sooner
+        (when the events hold non-ASCII text): ask again. Events older than the journal
         keeps are a fault (EVENTS_GONE) that names the oldest seq still there. Times travel as doubles
         (ms since the epoch).
 
@@ -679,8 +690,17 @@ class SessionsNamespaceRPCInterface:
         if answer[0] or not waitSeconds:
             return answer
         return self._waiters.wait(lambda: self.journal.next_seq > answer[1],
-                                  lambda: _as_fault(self._events_page, answer[1], limit),
+                                  lambda: _as_fault(self._waited_page, answer[1], limit),
                                   time.monotonic() + waitSeconds)
+
+    def _waited_page(self, since, limit):
+        """The page a waiting getEvents answers. supervisord sends a waited answer with a Content-Length
+        in characters, not bytes, which cuts one holding non-ASCII text short: such a page is answered
+        empty, at the same seq, and the client's next call gets it at once (unwaited, sent whole)."""
+        page = self._events_page(since, limit)
+        if page[0] and not xmlrpc.client.dumps((page,), methodresponse=True).isascii():
+            return [[], since]
+        return page
 
     def _events_page(self, since, limit):
         events = self.journal.since(since, limit)

@@ -264,7 +264,7 @@ def test_ready_turns_503_while_supervisords_socket_is_gone(make_system):
     os.rename(system.socket, aside)
     try:
         wait_for(lambda: system.http("GET", "/ready", auth=False)[0] == 503, message="/ready to be 503")
-        status, body, _ = system.http("GET", "/v1/sessions")
+        status, body, _ = system.http("POST", "/v1/sessions", {"agent": "a", "provider": "p", "task": "true"})
         assert status == 503 and is_json_error(body)
         assert system.http("GET", "/health", auth=False)[0] == 200
     finally:

@@ -314,6 +314,8 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
             if record["status"] not in FINAL:
                 raise ApiError(409, "session %s is still %s; try again" % (sid, record["status"]))
             proxy.sessions.removeSession(sid)
+            if mirror is not None:
+                mirror.discard(sid)
             return {"sessionId": sid, "status": record["status"], "purged": True}
         # the status it is moving to: its worker is being stopped, or it has ended already
         return {"sessionId": sid, "status": record["status"] if record["status"] in FINAL else "stopping",

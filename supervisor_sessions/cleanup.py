@@ -1,40 +1,44 @@
 """The session-cleanup program: every CLEANUP_INTERVAL, remove ended sessions older than the retention.
 
-It works only through sessions.* over the unix socket: removeSession takes the group, config, directory
-and log in one call, and refuses a session that is queued, starting or running.
+It works only through sessions.* over the unix socket: listSessions with endedBefore names the expired
+ones a page at a time, and removeSession takes the group, config, directory and log in one call (it
+refuses a session that is queued, starting or running).
 """
 import logging
 import time
 import xmlrpc.client
 
 from .client import server_proxy
-from .events import FINAL, now_ms
+from .events import now_ms
 from .faults import Faults
 
 log = logging.getLogger(__name__)
 
-
-def expired(records, now, retention_ms):
-    """Ids of the ended sessions whose end (or creation) lies more than `retention_ms` before `now`."""
-    return [r["sessionId"] for r in records
-            if r["status"] in FINAL and now - int(r.get("endTime") or r.get("createdAt") or 0) >= retention_ms]
+PAGE = 200  # sessions asked for per call
 
 
 def sweep(rpc, retention_ms, now=None):
-    """Remove every expired session; return how many went. One JSON log line per removal."""
-    now = now_ms() if now is None else now
+    """Remove every ended session past the retention, asking supervisord for them a page at a time (each
+    call is short work for its loop); return how many went. One JSON log line per removal."""
+    cutoff = (now_ms() if now is None else now) - retention_ms
     removed = 0
-    for sid in expired(rpc.sessions.listSessions(), now, retention_ms):
-        try:
-            rpc.sessions.removeSession(sid)
-        except xmlrpc.client.Fault as e:
-            if e.faultCode not in (Faults.NO_SUCH_SESSION, Faults.SESSION_ACTIVE):
-                raise
-            continue  # gone already, or restarted meanwhile: not ours to remove now
-        removed += 1
-        log.info("session removed", extra={"fields": {"event": "session-removed", "sessionId": sid,
-                                                      "retentionHours": retention_ms / 3_600_000}})
-    return removed
+    while True:
+        page = rpc.sessions.listSessions({"endedBefore": float(cutoff + 1), "limit": PAGE})
+        went = 0
+        for record in page:
+            sid = record["sessionId"]
+            try:
+                rpc.sessions.removeSession(sid)
+            except xmlrpc.client.Fault as e:
+                if e.faultCode not in (Faults.NO_SUCH_SESSION, Faults.SESSION_ACTIVE):
+                    raise
+                continue  # gone already, or its processes are still being killed: next round
+            went += 1
+            log.info("session removed", extra={"fields": {"event": "session-removed", "sessionId": sid,
+                                                          "retentionHours": retention_ms / 3_600_000}})
+        removed += went
+        if len(page) < PAGE or not went:
+            return removed
 
 
 def run(settings):

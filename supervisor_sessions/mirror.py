@@ -70,6 +70,11 @@ class Mirror:
         with self._lock:
             self._records.setdefault(record["sessionId"], dict(record))
 
+    def discard(self, sid):
+        """A record just removed through this API, so its client's next read no longer shows it."""
+        with self._lock:
+            self._records.pop(sid, None)
+
     def page(self, show, status=None, labels=None, offset=0, limit=100):
         """(show(record) for the matching records, newest first, from offset, at most limit; how many match)."""
         def wanted(record):

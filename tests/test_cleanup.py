@@ -2,29 +2,11 @@
 import json
 import os
 
-from supervisor_sessions.cleanup import expired
+from supervisor_sessions import cleanup
 
 from conftest import FINAL, wait_for
 
 HOUR = 3_600_000
-
-
-def record(sid, status, end=None, created=0):
-    r = {"sessionId": sid, "status": status, "createdAt": created}
-    if end is not None:
-        r["endTime"] = end
-    return r
-
-
-def test_only_ended_sessions_older_than_the_retention_expire():
-    now = 100 * HOUR
-    records = [record("old-done", "completed", end=now - 25 * HOUR), record("new-done", "failed", end=now - HOUR),
-               record("old-running", "running", created=now - 99 * HOUR),
-               record("old-queued", "queued", created=now - 99 * HOUR),
-               record("never-ran", "stopped", created=now - 30 * HOUR),
-               record("interrupted", "interrupted", end=now - 24 * HOUR)]
-    assert expired(records, now, 24 * HOUR) == ["old-done", "never-ran", "interrupted"]
-    assert expired(records, now, 0) == ["old-done", "new-done", "never-ran", "interrupted"]
 
 
 def cleanup_lines(system):
@@ -42,7 +24,20 @@ def test_the_cleanup_program_removes_ended_sessions_and_spares_live_ones(make_sy
     assert not os.path.exists(ended["sessionDir"]) and not os.path.exists(ended["logFile"])
     assert rpc.sessions.getSession(live["sessionId"])["status"] == "running"
     assert {"event": "session-removed", "sessionId": ended["sessionId"]}.items() <= cleanup_lines(system)[0].items()
-    assert system.http("GET", "/v1/sessions/" + ended["sessionId"])[0] == 404
+    wait_for(lambda: system.http("GET", "/v1/sessions/" + ended["sessionId"])[0] == 404,
+             message="the API to have heard of the removal")
+
+
+def test_a_sweep_removes_every_expired_session_a_page_at_a_time(make_system, monkeypatch):
+    system = make_system(env={"SESSION_RETENTION_HOURS": "1000"}).start()
+    ended = [system.run("exit %d" % (i % 2))["sessionId"] for i in range(7)]
+    live = system.spawn("exec sleep 60")["sessionId"]
+    monkeypatch.setattr(cleanup, "PAGE", 3)
+    assert cleanup.sweep(system.rpc(), retention_ms=0) == 7
+    assert [r["sessionId"] for r in system.rpc().sessions.listSessions()] == [live]
+    assert cleanup.sweep(system.rpc(), retention_ms=0) == 0
+    system.rpc().sessions.stopSession(live)
+    assert set(ended).isdisjoint(r["sessionId"] for r in system.rpc().sessions.listSessions())
 
 
 def test_sessions_within_the_retention_are_kept(make_system):

@@ -39,6 +39,13 @@ def test_a_session_created_over_http_is_in_the_very_next_list(system):
     system.http("DELETE", "/v1/sessions/" + body["sessionId"])
 
 
+def test_a_session_removed_over_http_is_gone_from_the_very_next_read(system):
+    sid = system.run("true")["sessionId"]
+    assert system.http("DELETE", "/v1/sessions/%s?purge=true" % sid)[0] == 200
+    assert system.http("GET", "/v1/sessions/" + sid)[0] == 404
+    assert sid not in {r["sessionId"] for r in listed(system)["sessions"]}
+
+
 def test_a_session_created_over_xml_rpc_is_found_at_once_and_listed_soon(system):
     sid = system.spawn("exec sleep 30")["sessionId"]
     assert system.http("GET", "/v1/sessions/" + sid)[0] == 200  # asked of supervisord when not mirrored yet

@@ -18,11 +18,13 @@ from . import __version__, httpserver, jsonlog, monitor, procs
 from .mirror import WAIT_SECONDS, Mirror
 from .metrics import ApiMetrics
 from .client import server_proxy
-from .events import FINAL, STATUSES
+from .events import FINAL, STATUSES, now_ms
 from .faults import HTTP_STATUS, InvalidSpec
+from .logtail import read_log
 from .naming import is_session_id
 from .openapi import openapi_document
 from .spec import check_label, parse_spec
+from .views import present, show_event
 
 log = logging.getLogger(__name__)
 access = logging.getLogger(__name__ + ".access")
@@ -41,10 +43,6 @@ EVENT_TYPES = frozenset({"created", "state", "removed"})
 ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
                409: "conflict", 410: "gone", 413: "payload_too_large", 429: "too_many_requests", 500: "internal_error",
                503: "unavailable", 507: "insufficient_storage"}
-RECORD_FIELDS = ("sessionId", "name", "agent", "task", "provider", "runtime", "status", "reason",
-                 "createdAt", "startTime", "endTime", "duration", "cause", "exitCode", "pid", "port", "timeoutSeconds",
-                 "limits", "gpus", "gpuDevices", "uid", "labels", "sessionDir", "logFile")
-
 
 class ApiError(Exception):
     """An error answer: HTTP status, message and extra headers."""
@@ -63,21 +61,6 @@ def _json(status, body, headers=None):
 
 def _error(status, message, headers=None):
     return _json(status, {"error": ERROR_CODES.get(status, "error"), "message": message}, headers)
-
-
-def _now_ms():
-    return int(time.time() * 1000)
-
-
-def present(record, now_ms=None):
-    """A session record as the API shows it: integer times, duration, null for what is not known yet."""
-    shown = {key: record.get(key) for key in RECORD_FIELDS}
-    for key in ("createdAt", "startTime", "endTime"):
-        if shown[key] is not None:
-            shown[key] = int(shown[key])
-    if shown["startTime"]:
-        shown["duration"] = (shown["endTime"] or now_ms or _now_ms()) - shown["startTime"]
-    return shown
 
 
 def _query_int(name, default, minimum, maximum):
@@ -154,6 +137,14 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         it yet (NO_SUCH_SESSION, a 404, when supervisord has not either)."""
         record = mirror.get(sid) if mirrored() else None
         return record if record is not None else rpc().sessions.getSession(sid)
+
+    def read_log_part(sid, offset, length):
+        """[text, nextOffset, overflow] of a session's log (see sessions.tailSessionLog), read straight from
+        the file supervisord writes, or through supervisord where this process may not read it."""
+        try:
+            return read_log(settings.log_file(sid), offset, length)
+        except PermissionError:
+            return rpc().sessions.tailSessionLog(sid, offset, length)
 
     def count_sessions():
         """{status: how many} for every status, plus total."""
@@ -254,7 +245,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         fields = {"agent": spec.agent, "task": spec.task, "provider": spec.provider, "runtime": spec.runtime}
         fields.update({k: v for k, v in (("name", spec.name), ("env", spec.env), ("timeoutSeconds", spec.timeout_seconds),
                                          ("limits", spec.limits), ("gpus", spec.gpus), ("labels", spec.labels),
-                                         ("clientToken", spec.client_token)) if v})
+                                         ("clientToken", spec.client_token), ("webhook", spec.webhook)) if v})
         started = time.perf_counter()
         record = rpc().sessions.createSession(fields)
         metrics.spawns.observe(time.perf_counter() - started)
@@ -276,16 +267,17 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         limit = _query_int("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
         offset = _query_int("offset", 0, 0, 10 ** 9)
         labels = _label_filter(bottle.request.query)
-        now = _now_ms()
-        if mirrored():
-            shown, count = mirror.page(lambda r: present(r, now), status, labels, offset, limit)
-        else:
-            proxy = rpc()
-            query = {"newestFirst": True, "offset": offset, "limit": limit, "labels": labels}
-            if status:
-                query["status"] = status
-            shown = [present(r, now) for r in proxy.sessions.listSessions(query)]
-            count = proxy.sessions.countSessions({"labels": labels})[status or "total"]
+        now = now_ms()
+        if mirrored():  # the records' JSON as the mirror keeps it, put together
+            shown, count = mirror.page(lambda r: json.dumps(present(r, now)), status, labels, offset, limit)
+            return bottle.HTTPResponse('{"sessions": [%s], "count": %d, "limit": %d, "offset": %d}' % (
+                ", ".join(shown), count, limit, offset), status=200, headers={"Content-Type": "application/json"})
+        proxy = rpc()
+        query = {"newestFirst": True, "offset": offset, "limit": limit, "labels": labels}
+        if status:
+            query["status"] = status
+        shown = [present(r, now) for r in proxy.sessions.listSessions(query)]
+        count = proxy.sessions.countSessions({"labels": labels})[status or "total"]
         return {"sessions": shown, "count": count, "limit": limit, "offset": offset}
 
     @app.get("/v1/sessions/<sid>")
@@ -296,7 +288,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         shown["resources"] = sampler.sample(shown["pid"]) if shown["pid"] else None
         text = ""
         if lines:
-            text, _, _ = rpc().sessions.tailSessionLog(sid, -1, min(1024 * 1024, max(64 * 1024, lines * 1024)))
+            text, _, _ = read_log_part(sid, -1, min(1024 * 1024, max(64 * 1024, lines * 1024)))
         shown["logTail"] = "\n".join(text.rstrip("\n").split("\n")[-lines:]) if lines else ""
         return shown
 
@@ -332,11 +324,10 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
                 raise ApiError(400, "Last-Event-ID must be a log offset, got %r" % resume[:40])
             offset = int(resume)
         read_record(sid)  # 404 before any streaming starts
-        proxy = rpc()
         sse = "text/event-stream" in bottle.request.get_header("Accept", "")
         if not follow:
             bottle.response.content_type = "text/plain; charset=utf-8"
-            return _read_whole_log(proxy, sid, offset)
+            return _read_whole_log(lambda at: read_log_part(sid, at, LOG_CHUNK), offset)
         if not followers.acquire(blocking=False):
             raise ApiError(429, "%d followers already stream logs; try again later" % max_followers,
                            {"Retry-After": "5"})
@@ -344,7 +335,8 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         bottle.response.content_type = "text/event-stream" if sse else "text/plain; charset=utf-8"
         bottle.response.set_header("Cache-Control", "no-cache")
         bottle.response.set_header("X-Accel-Buffering", "no")
-        return _follow(proxy, sid, offset, sse, disconnected, followers)
+        return _follow(lambda at: read_log_part(sid, at, LOG_CHUNK), lambda: read_record(sid), offset, sse,
+                       disconnected, followers)
 
     @app.get("/v1/events")
     def change_feed():
@@ -361,7 +353,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         stream = "text/event-stream" if "text/event-stream" in accept else \
             "application/x-ndjson" if "application/x-ndjson" in accept else None
         if stream is None:
-            return {"events": [_event(e) for e in events if wanted(e)], "nextSeq": next_seq}
+            return {"events": [show_event(e) for e in events if wanted(e)], "nextSeq": next_seq}
         if not followers.acquire(blocking=False):
             raise ApiError(429, "%d followers already stream; try again later" % max_followers, {"Retry-After": "5"})
         disconnected = bottle.request.environ.get("waitress.client_disconnected", lambda: False)
@@ -438,17 +430,6 @@ def _feed_filter(query):
                       and all((e.get("labels") or {}).get(k) == v for k, v in labels.items()))
 
 
-def _event(event):
-    """An event as the API shows it: times as integers of ms, the record of a `created` as GET shows one."""
-    shown = dict(event)
-    for key in ("time", "startTime", "endTime"):
-        if key in shown:
-            shown[key] = int(shown[key])
-    if "session" in shown:
-        shown["session"] = present(shown["session"])
-    return shown
-
-
 def _follow_feed(proxy, events, next_seq, wanted, sse, disconnected, followers):
     """Stream the change feed from `events` on, then new events as they come, until the client leaves.
 
@@ -459,7 +440,7 @@ def _follow_feed(proxy, events, next_seq, wanted, sse, disconnected, followers):
         last_write = time.monotonic()
         while not disconnected():
             for event in filter(wanted, events):
-                shown = json.dumps(_event(event))
+                shown = json.dumps(show_event(event))
                 yield ("id: %d\nevent: %s\ndata: %s\n\n" % (event["seq"], event["type"], shown) if sse
                        else shown + "\n").encode("utf-8")
                 last_write = time.monotonic()
@@ -473,9 +454,9 @@ def _follow_feed(proxy, events, next_seq, wanted, sse, disconnected, followers):
         followers.release()
 
 
-def _read_whole_log(proxy, sid, offset):
+def _read_whole_log(read_part, offset):
     while True:
-        text, offset, _ = proxy.sessions.tailSessionLog(sid, offset, LOG_CHUNK)
+        text, offset, _ = read_part(offset)
         if not text:
             return
         yield text.encode("utf-8")
@@ -490,8 +471,9 @@ def _sse(text, event=None, event_id=None):
     return (head + frame + "\n").encode("utf-8")
 
 
-def _follow(proxy, sid, offset, sse, disconnected, followers):
-    """Stream the log from byte `offset`, then new output as it comes, until the session has ended.
+def _follow(read_part, read_record, offset, sse, disconnected, followers):
+    """Stream the log from byte `offset` (read_part(offset) -> [text, next offset, overflow]), then new
+    output as it comes, until the session has ended (read_record() -> its record).
 
     Each SSE chunk carries `id: <the offset after it>`, so a follower that reconnects with Last-Event-ID
     continues without loss or repeats; the last event, `end`, carries the final status and reason.
@@ -503,24 +485,25 @@ def _follow(proxy, sid, offset, sse, disconnected, followers):
             yield b": following\n\n"  # headers go out with the first chunk: send them now
         last_write = time.monotonic()
         while not disconnected():
-            ended = proxy.sessions.getSession(sid)["status"] in FINAL
-            text, offset, _ = proxy.sessions.tailSessionLog(sid, offset, LOG_CHUNK)
+            ended = read_record()["status"] in FINAL
+            text, offset, _ = read_part(offset)
             if text:
                 yield _sse(text, event_id=offset) if sse else text.encode("utf-8")
                 last_write = time.monotonic()
                 continue
             if ended:
                 if sse:
-                    record = proxy.sessions.getSession(sid)
-                    yield _sse(json.dumps({"sessionId": sid, "status": record["status"],
-                                           "reason": record.get("reason")}), event="end")
+                    record = read_record()
+                    yield _sse(json.dumps({"sessionId": record["sessionId"], "status": record["status"],
+                                           "cause": record.get("cause"), "reason": record.get("reason")}),
+                               event="end")
                 return
             if sse and time.monotonic() - last_write > KEEPALIVE_SECONDS:
                 yield b": keepalive\n\n"
                 last_write = time.monotonic()
             time.sleep(FOLLOW_POLL_SECONDS)
     except (OSError, xmlrpc.client.Error) as e:
-        log.warning("follow of %s ended: %s", sid, e)
+        log.warning("follow of a log ended: %s", e)
     finally:
         followers.release()
 

@@ -64,8 +64,9 @@ def _lower_oom_score():
 def serve(settings):
     """Prepare SESSIONS_HOME, quarantine broken session configs and exec supervisord in the foreground.
 
-    As root, the API and session-cleanup run as the service user (created when missing), who alone
-    may use the socket. The API key reaches the API through a 0600 file, never supervisord's environment.
+    As root, the API, session-cleanup and session-webhooks run as the service user (created when missing),
+    who alone may use the socket. The API key and the webhook secret reach them through 0600 files, never
+    supervisord's environment.
     """
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath)
@@ -81,12 +82,17 @@ def serve(settings):
             user, reason = _service_user(settings)
             if user:
                 socket_owner = "%d:%d" % user
+                # Session logs (0640, see the umask below) take this group: the API reads them, no worker does.
+                os.chown(settings.session_logs_dir, 0, user[1])
+                os.chmod(settings.session_logs_dir, 0o2750)
             else:
                 log.warning("%s", reason)
         optional_confs, service_env = prepare_services(settings, env)
         conf = write_supervisord_conf(settings, optional_confs, socket_owner)
         key, generated = ensure_api_key(settings, os.environ)
         atomic_write(settings.api_key_file, key.encode("utf-8"))
+        from .webhooks import webhook_secret
+        webhook_secret(settings, os.environ)  # the deliverer reads it from its file, never the environment
     except (ValueError, OSError, subprocess.SubprocessError) as e:
         sys.exit("supervisor-sessions: cannot start: %s" % e)
     if "MANAGEMENT_API_KEY" not in os.environ or not os.environ["MANAGEMENT_API_KEY"]:
@@ -96,6 +102,7 @@ def serve(settings):
     _lower_oom_score()
     os.umask(0o027)  # session logs 0640 and nothing else of ours world-readable (supervisord keeps it)
     env.pop("MANAGEMENT_API_KEY", None)
+    env.pop("WEBHOOK_SECRET", None)
     env.update(service_env, SESSIONS_HOME=settings.home,
                MANAGEMENT_API_HOST=settings.api_host, MANAGEMENT_API_PORT=str(settings.api_port))
     log.info("supervisord with sessions in %s; API on http://%s:%d", settings.home, settings.api_host,
@@ -149,6 +156,7 @@ def main(argv=None):
     ctl_parser.add_argument("args", nargs=argparse.REMAINDER)
     commands.add_parser("api", help="run the Management API (supervisord runs it as a program)")
     commands.add_parser("cleanup", help="remove ended sessions past their retention (a supervisord program)")
+    commands.add_parser("webhooks", help="deliver change-feed events to webhook receivers (a supervisord program)")
     service_parser = commands.add_parser("service", help="run a program of an optional service (supervisord runs it)")
     service_parser.add_argument("program", choices=[p for s in services.OPTIONAL for p in s.programs])
     options = parser.parse_args(argv)
@@ -166,6 +174,13 @@ def main(argv=None):
         procs.exit_with_parent()
         become_service_user(settings)
         cleanup.run(settings)
+    elif options.command == "webhooks":
+        from . import jsonlog, webhooks
+        jsonlog.use_json_lines()
+        secret = webhooks.webhook_secret(settings, os.environ)  # read as root, like the API key
+        webhooks.prepare_dir(settings, _service_user(settings)[0] if identity.is_root() else None)
+        become_service_user(settings)
+        webhooks.run(settings, secret)
     else:
         from . import api
         api.serve(settings, _api_key(settings), after_bind=lambda: become_service_user(settings))

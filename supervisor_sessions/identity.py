@@ -1,5 +1,6 @@
-"""Who runs what when supervisord runs as root: the service user of the API and session-cleanup, and a pool
-of unprivileged users, one per live session. Without root everything runs as the one user there is."""
+"""Who runs what when supervisord runs as root: the service user of the API, session-cleanup and
+session-webhooks, and a pool of unprivileged users, one per live session. Without root everything runs as
+the one user there is."""
 import os
 import pwd
 
@@ -75,9 +76,9 @@ def service_user(name, code_paths):
         return None, "the service user %r does not exist (supervisor-sessions serve creates it as root)" % name
     blocked = blocked_path(entry.pw_uid, entry.pw_gid, code_paths)
     if blocked:
-        return None, ("the service user %r cannot reach our Python through %s (mode %o): the API and "
-                      "session-cleanup run as root; let others pass (chmod o+x %s) or install elsewhere"
-                      % (name, blocked, os.stat(blocked).st_mode & 0o777, blocked))
+        return None, ("the service user %r cannot reach our Python through %s (mode %o): the API, "
+                      "session-cleanup and session-webhooks run as root; let others pass (chmod o+x %s) or "
+                      "install elsewhere" % (name, blocked, os.stat(blocked).st_mode & 0o777, blocked))
     return (entry.pw_uid, entry.pw_gid), None
 
 

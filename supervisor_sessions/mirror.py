@@ -12,7 +12,7 @@ import threading
 import time
 import xmlrpc.client
 
-from .events import FINAL
+from .events import FINAL, LIVE
 from .faults import Faults
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Mirror:
         self._connect = connect   # () -> a new XML-RPC proxy to supervisord
         self._lock = threading.Lock()
         self._records = {}
+        self._rendered = {}       # id -> what page()'s render made of a record the clock does not change
         self._live = threading.Event()
 
     @property
@@ -68,15 +69,20 @@ class Mirror:
         """A record just created through this API, so the client that made it sees it in its next read
         (the feed's own `created` event, coming a moment later, replaces it)."""
         with self._lock:
-            self._records.setdefault(record["sessionId"], dict(record))
+            if record["sessionId"] not in self._records:
+                self._records[record["sessionId"]] = dict(record)
+                self._rendered.pop(record["sessionId"], None)
 
     def discard(self, sid):
         """A record just removed through this API, so its client's next read no longer shows it."""
         with self._lock:
             self._records.pop(sid, None)
+            self._rendered.pop(sid, None)
 
-    def page(self, show, status=None, labels=None, offset=0, limit=100):
-        """(show(record) for the matching records, newest first, from offset, at most limit; how many match)."""
+    def page(self, render, status=None, labels=None, offset=0, limit=100):
+        """(render(record) for the matching records, newest first, from offset, at most limit; how many
+        match). What render makes of a record that is not starting or running (nothing in it changes with
+        the clock) is kept until the record changes."""
         def wanted(record):
             have = record.get("labels") or {}
             return (status is None or record["status"] == status) and \
@@ -84,7 +90,15 @@ class Mirror:
         with self._lock:
             matching = [r for r in reversed(self._records.values()) if wanted(r)] if status or labels \
                 else list(reversed(self._records.values()))
-            return [show(r) for r in matching[offset:offset + limit]], len(matching)
+            return [self._render(render, r) for r in matching[offset:offset + limit]], len(matching)
+
+    def _render(self, render, record):
+        if record["status"] in LIVE:
+            return render(record)
+        rendered = self._rendered.get(record["sessionId"])
+        if rendered is None:
+            rendered = self._rendered[record["sessionId"]] = render(record)
+        return rendered
 
     def counts(self):
         """{status: how many} over every record."""
@@ -116,6 +130,7 @@ class Mirror:
             with self._lock:
                 for event in events:
                     apply_event(self._records, event)
+                    self._rendered.pop(event["sessionId"], None)
 
     def _catch_up(self, proxy):
         """Read every record (in pages, after the feed's next seq was noted) and replay what happened
@@ -135,6 +150,6 @@ class Mirror:
             if not events:
                 break
         with self._lock:
-            self._records = records
+            self._records, self._rendered = records, {}
             self._live.set()
         return next_seq

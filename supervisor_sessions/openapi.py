@@ -1,7 +1,11 @@
 """The OpenAPI 3.1 document of the Management API, served at /v1/openapi.json."""
-from .events import STATUSES
+from .events import CAUSES, STATUSES
+from .spec import WEBHOOK_EVENTS, WEBHOOK_URL_MAX_CHARS
 
 _STATUSES = sorted(STATUSES)
+_CAUSES = sorted({cause for causes in CAUSES.values() for cause in causes})
+_WEBHOOK_URL = {"type": "string", "format": "uri", "pattern": "^https?://[\\x21-\\x7e]+$",
+                "maxLength": WEBHOOK_URL_MAX_CHARS}
 _NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
 _MS = {"type": ["integer", "null"], "description": "ms since the epoch"}
 
@@ -41,6 +45,9 @@ def openapi_document(version):
         "agent": {"type": ["string", "null"]}, "task": {"type": ["string", "null"]},
         "provider": {"type": ["string", "null"]}, "runtime": {"type": ["string", "null"]},
         "status": {"type": "string", "enum": _STATUSES},
+        "cause": {"type": ["string", "null"], "enum": _CAUSES + [None],
+                  "description": "why it ended, in a word (completed: exit; failed: exit, signal, timeout, oom, "
+                                 "spawn; stopped: request or cleanup; interrupted: shutdown)"},
         "reason": {"type": ["string", "null"]},
         "createdAt": _MS, "startTime": _MS, "endTime": _MS,
         "duration": {"type": ["integer", "null"], "description": "ms from start to end (or now)"},
@@ -85,6 +92,13 @@ def openapi_document(version):
                            "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$"},
                            "additionalProperties": {"type": "string", "maxLength": 128},
                            "description": "name: value strings, shown in records and events, filterable"},
+                "webhook": {"description": "a receiver of this session's events (see Webhooks in the README): a URL, "
+                                           "or {url, events} where events picks terminal (the default), created, "
+                                           "state, removed or all",
+                            "oneOf": [_WEBHOOK_URL, {
+                                "type": "object", "required": ["url"], "additionalProperties": False,
+                                "properties": {"url": _WEBHOOK_URL, "events": {
+                                    "type": "array", "minItems": 1, "items": {"enum": list(WEBHOOK_EVENTS)}}}}]},
             }},
         "Accepted": {"type": "object", "required": ["sessionId", "status", "message", "sessionDir", "logFile"],
                      "properties": {"sessionId": {"type": "string", "format": "uuid"},
@@ -100,8 +114,13 @@ def openapi_document(version):
         "Event": {"type": "object", "required": ["seq", "type", "sessionId", "time"], "properties": {
             "seq": {"type": "integer", "minimum": 1}, "type": {"type": "string", "enum": ["created", "state", "removed"]},
             "sessionId": {"type": "string", "format": "uuid"}, "time": {"type": "integer"},
-            "status": {"type": "string", "enum": _STATUSES}, "reason": {"type": "string"},
-            "exitCode": {"type": "integer"}}},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "session": {"$ref": "#/components/schemas/Session", "description": "created: the record"},
+            "status": {"type": "string", "enum": _STATUSES}, "cause": {"type": "string", "enum": _CAUSES},
+            "reason": {"type": "string"}, "exitCode": {"type": "integer"}, "pid": {"type": "integer"},
+            "startTime": {"type": "integer"}, "endTime": {"type": "integer"}},
+            "description": "state: every field the change set (status, and pid, startTime, endTime, exitCode, "
+                           "cause, reason as they come)"},
         "EventPage": {"type": "object", "required": ["events", "nextSeq"], "properties": {
             "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
             "nextSeq": {"type": "integer", "description": "pass as since to continue"}}},

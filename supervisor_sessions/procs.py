@@ -61,13 +61,14 @@ def kill_orphaned_worker(pid, start_ms):
         return False
 
 
-def exit_with_parent(interval=0.5):
+def exit_with_parent(interval=0.5, then=None):
     """End this process when its parent (supervisord) dies, so a killed supervisord leaves no API holding
-    the port; a thread polls because supervisord's children cannot be told any other portable way."""
+    the port; a thread polls because supervisord's children cannot be told any other portable way.
+    `then`, when given, is called instead of exiting at once (to end the process in good order)."""
     parent = os.getppid()
 
     def watch():
         while os.getppid() == parent:
             time.sleep(interval)
-        os._exit(0)
+        (then or (lambda: os._exit(0)))()
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -468,6 +468,8 @@ class SessionsNamespaceRPCInterface:
                   "limits": limits, "gpus": spec.gpus, "labels": spec.labels}
         if spec.client_token:
             record["clientToken"] = spec.client_token
+        if spec.webhook:
+            record["webhook"] = spec.webhook
         session_env = {"SESSION_ID": sid, "SESSION_DIR": session_dir, "HOME": session_dir,
                        "SESSION_PORT": str(port), "PROXY_PORT": str(port),
                        "MCP_CONFIG": os.path.join(session_dir, ".mcp.json"), "SESSION_GPUS": str(spec.gpus),

@@ -35,7 +35,7 @@ OPTIONAL = (
             ("Xvnc", "vncpasswd", "startxfce4", "websockify")),
     Service("code-server", "ENABLE_CODE_SERVER", ("code-server",), ("code-server",)),
 )
-ALWAYS = ("management-api", "session-cleanup")
+ALWAYS = ("management-api", "session-cleanup", "session-webhooks")
 
 
 def is_enabled(service, env):

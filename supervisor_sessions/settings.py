@@ -4,6 +4,8 @@ import secrets
 import sys
 from dataclasses import dataclass
 
+from .spec import check_webhook_url, webhook_events
+
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 SOCKET_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 KEY_FILE_NAME = ".management-api-key"
@@ -68,6 +70,25 @@ def _choice(env, name, choices):
     return value
 
 
+def _webhook_urls(env):
+    """WEBHOOK_URLS: http(s) URLs separated by spaces or commas (a comma inside one is written %2C)."""
+    urls = tuple(dict.fromkeys(env.get("WEBHOOK_URLS", "").replace(",", " ").split()))
+    for url in urls:
+        try:
+            check_webhook_url(url)
+        except ValueError as e:
+            raise ValueError("WEBHOOK_URLS: %s" % e) from None
+    return urls
+
+
+def _webhook_events(env):
+    """WEBHOOK_EVENTS: which events the WEBHOOK_URLS receive (default terminal)."""
+    try:
+        return webhook_events(env.get("WEBHOOK_EVENTS", "").strip() or "terminal")
+    except ValueError as e:
+        raise ValueError("WEBHOOK_EVENTS %s" % e) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration read from the environment; paths are derived from `home`."""
@@ -104,6 +125,9 @@ class Settings:
     api_connection_limit: int = 1000
     api_first_request_timeout: int = 5
     api_connections_per_client: int = 200
+    webhook_urls: tuple = ()
+    webhook_events: tuple = ("terminal",)
+    webhook_retry_seconds: int = 3600
 
     @classmethod
     def from_env(cls, env=None):
@@ -147,6 +171,9 @@ class Settings:
             api_connection_limit=_number(env, "MANAGEMENT_API_CONNECTION_LIMIT", 1000, 10, 100_000),
             api_first_request_timeout=_number(env, "MANAGEMENT_API_FIRST_REQUEST_TIMEOUT", 5, 1, 3600),
             api_connections_per_client=_number(env, "MANAGEMENT_API_CONNECTIONS_PER_CLIENT", 200, 1, 100_000),
+            webhook_urls=_webhook_urls(env),
+            webhook_events=_webhook_events(env),
+            webhook_retry_seconds=_number(env, "WEBHOOK_RETRY_SECONDS", 3600, 1, 30 * 86400),
         )
 
     @property
@@ -195,6 +222,20 @@ class Settings:
     def api_key_file(self):
         """The file through which the API gets its key at each start (0600): never the environment."""
         return os.path.join(self.run_dir, "api-key")
+
+    @property
+    def webhook_secret_file(self):
+        """The secret that signs webhooks (0600): WEBHOOK_SECRET, else generated here once."""
+        return os.path.join(self.run_dir, "webhook-secret")
+
+    @property
+    def webhooks_dir(self):
+        """The webhook deliverer's own directory (0700; the service user's under root): its progress."""
+        return os.path.join(self.home, "webhooks")
+
+    @property
+    def webhooks_state_file(self):
+        return os.path.join(self.webhooks_dir, "state.json")
 
     @property
     def state_dir(self):

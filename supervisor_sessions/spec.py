@@ -1,5 +1,6 @@
 """Validation of a createSession spec: every user string is checked here and nowhere else."""
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 
 from .faults import InvalidSpec
@@ -20,13 +21,17 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What XML 1.0, and so XML-RPC, cannot carry: C0 controls but tab, newline and carriage return.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus", "labels",
-          "clientToken")
+          "clientToken", "webhook")
 _CLIENT_TOKEN = re.compile(r"\A[\x21-\x7e]{1,128}\Z")
 LABELS_MAX = 16
 LABEL_VALUE_MAX_CHARS = 128
 _LABEL_KEY = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._/-]{0,62}\Z")
 LIMIT_FIELDS = {"memoryMB": (16, 2 ** 31 - 1), "cpus": (0.01, 4096), "pids": (8, 4_194_304)}
 MAX_GPUS = 64
+# What a webhook receives: terminal (a state event whose status is final), or events of a type, or all.
+WEBHOOK_EVENTS = ("terminal", "created", "state", "removed", "all")
+WEBHOOK_URL_MAX_CHARS = 2048
+_NOT_URL = re.compile(r"[^\x21-\x7e]")  # spaces, control characters and non-ASCII (percent-encode them)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class SessionSpec:
     gpus: int = 0
     labels: dict = field(default_factory=dict)
     client_token: str = ""  # idempotency: the same token within a day gives the same session
+    webhook: dict = field(default_factory=dict)  # {url, events} of the session's own receiver, or {}
 
 
 def _text(spec, key, required=True):
@@ -168,6 +174,59 @@ def _client_token(spec):
     return token
 
 
+def check_webhook_url(url):
+    """Raise ValueError unless `url` can receive webhooks: http or https with a host, printable ASCII, at most
+    WEBHOOK_URL_MAX_CHARS, no credentials (receivers check the signature instead)."""
+    if not isinstance(url, str) or not url:
+        raise ValueError("must be an http or https URL")
+    if len(url) > WEBHOOK_URL_MAX_CHARS:
+        raise ValueError("is longer than %d characters" % WEBHOOK_URL_MAX_CHARS)
+    if _NOT_URL.search(url):
+        raise ValueError("%r must be printable ASCII without spaces (percent-encode the rest)" % url[:80])
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # raises ValueError when it is not a port number
+    except ValueError as e:
+        raise ValueError("%r is not a valid URL (%s)" % (url[:80], e)) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("%r must be an http:// or https:// URL with a host" % url[:80])
+    if "@" in parts.netloc:
+        raise ValueError("must not hold credentials (user@host): receivers check the signature instead")
+
+
+def webhook_events(value):
+    """The kinds of events a webhook wants, from a list or a comma-separated string of WEBHOOK_EVENTS names;
+    raise ValueError naming the known ones."""
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ValueError("must be a list of %s" % ", ".join(WEBHOOK_EVENTS))
+    names = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+    if not names or set(names) - set(WEBHOOK_EVENTS):
+        raise ValueError("must name some of %s, got %r" % (", ".join(WEBHOOK_EVENTS), str(value)[:80]))
+    return names
+
+
+def _webhook(spec):
+    """The session's own webhook as {url, events}: from a URL or a struct {url, events?} (default terminal)."""
+    webhook = spec.get("webhook")
+    if webhook is None:
+        return {}
+    if isinstance(webhook, str):
+        webhook = {"url": webhook}
+    if not isinstance(webhook, dict) or "url" not in webhook or set(webhook) - {"url", "events"}:
+        raise InvalidSpec("'webhook' must be a URL or a struct {url, events?}")
+    try:
+        check_webhook_url(webhook["url"])
+    except ValueError as e:
+        raise InvalidSpec("'webhook' url %s" % e) from None
+    events = webhook.get("events")
+    try:
+        events = webhook_events(["terminal"] if events is None else events)
+    except ValueError as e:
+        raise InvalidSpec("'webhook' events %s" % e) from None
+    return {"url": webhook["url"], "events": list(events)}
+
+
 def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
     """Check a raw spec struct and return a SessionSpec; raise InvalidSpec saying what is wrong.
 
@@ -192,4 +251,4 @@ def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
     return SessionSpec(agent=_identifier(spec, "agent"), task=task, provider=_identifier(spec, "provider"),
                        runtime=runtime, name=name, env=_env(spec), timeout_seconds=_timeout(spec, timeout_max),
                        limits=_limits(spec), gpus=_gpus(spec), labels=_labels(spec),
-                       client_token=_client_token(spec))
+                       client_token=_client_token(spec), webhook=_webhook(spec))

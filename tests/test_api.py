@@ -581,9 +581,6 @@ def test_the_log_is_the_whole_log_as_plain_text(system):
         assert f.read() == expected
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "the log travels as an XML-RPC string; the XML parser turns CR and CR LF "
-    "into LF, so /log is not the log as written"))
 def test_the_log_keeps_carriage_returns(system):
     accepted = create(system, "printf 'progress 1\\rprogress 2\\r\\ndone\\n'")
     wait_session(system, accepted["sessionId"])
@@ -684,7 +681,8 @@ def test_an_event_stream_frames_the_log_and_ends_with_the_final_status(system):
     assert [e["id"] for e in output] == sorted(e["id"] for e in output)
     end = events[-1]
     assert end["event"] == "end" and [e["event"] for e in events].count("end") == 1
-    assert json.loads("\n".join(end["data"])) == {"sessionId": sid, "status": "failed", "reason": "exit code 3"}
+    assert json.loads("\n".join(end["data"])) == {"sessionId": sid, "status": "failed", "cause": "exit",
+                                                    "reason": "exit code 3"}
 
 
 def test_following_an_ended_session_gives_its_whole_log_and_ends(system):

@@ -288,7 +288,7 @@ def test_a_log_follower_resumes_from_the_offset_of_the_last_chunk_without_loss_o
             fields = {}
         conn.close()
     assert got.split() == ["line-%d" % i for i in range(1, 41)]
-    assert ended == {"sessionId": sid, "status": "completed", "reason": None}
+    assert ended == {"sessionId": sid, "status": "completed", "cause": "exit", "reason": None}
 
 
 def test_the_log_from_an_offset(system):

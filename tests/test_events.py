@@ -26,30 +26,36 @@ def test_running_records_the_pid_and_the_start_time():
 
 def test_an_expected_exit_completes_with_its_code():
     assert state_change(FakeProcess(exitstatus=0), ProcessStates.EXITED, True, False) == {
-        "status": "completed", "exitCode": 0, "endTime": STOP_MS}
+        "status": "completed", "cause": "exit", "exitCode": 0, "endTime": STOP_MS}
 
 
-@pytest.mark.parametrize("exitstatus, reason", [
-    (1, "exit code 1"), (2, "exit code 2"), (-1, "killed by a signal"),
-    (126, "exit code 126: the program could not be executed"),
-    (127, "exit code 127: a program was not found (see the session log)"),
+@pytest.mark.parametrize("exitstatus, cause, reason", [
+    (1, "exit", "exit code 1"), (2, "exit", "exit code 2"), (-1, "signal", "killed by a signal"),
+    (126, "exit", "exit code 126: the program could not be executed"),
+    (127, "exit", "exit code 127: a program was not found (see the session log)"),
+    (143, "signal", "killed by signal 15 (exit code 143)"),
 ])
-def test_an_unexpected_exit_fails_with_its_code_and_reason(exitstatus, reason):
+def test_an_unexpected_exit_fails_with_its_code_cause_and_reason(exitstatus, cause, reason):
     assert state_change(FakeProcess(exitstatus=exitstatus), ProcessStates.EXITED, False, False) == {
-        "status": "failed", "exitCode": exitstatus, "reason": reason, "endTime": STOP_MS}
+        "status": "failed", "cause": cause, "exitCode": exitstatus, "reason": reason, "endTime": STOP_MS}
 
 
-@pytest.mark.parametrize("shutting_down, status, reason", [
-    (False, "stopped", "stopped on request"),
-    (True, "interrupted", "supervisord stopped while the worker ran"),
+@pytest.mark.parametrize("shutting_down, status, cause, reason", [
+    (False, "stopped", "request", "stopped on request"),
+    (True, "interrupted", "shutdown", "supervisord stopped while the worker ran"),
 ])
 @pytest.mark.parametrize("exitstatus", [-1, 0, None])
 def test_a_stop_is_stopped_on_request_but_interrupted_while_supervisord_shuts_down(
-        shutting_down, status, reason, exitstatus):
-    expected = {"status": status, "reason": reason, "endTime": STOP_MS}
+        shutting_down, status, cause, reason, exitstatus):
+    expected = {"status": status, "cause": cause, "reason": reason, "endTime": STOP_MS}
     if exitstatus is not None:
         expected["exitCode"] = exitstatus
     assert state_change(FakeProcess(exitstatus=exitstatus), ProcessStates.STOPPED, True, shutting_down) == expected
+
+
+def test_a_stop_asked_for_by_cleanup_says_so():
+    update = state_change(FakeProcess(exitstatus=-1), ProcessStates.STOPPED, True, False, "cleanup")
+    assert (update["status"], update["cause"], update["reason"]) == ("stopped", "cleanup", "stopped by cleanup")
 
 
 @pytest.mark.parametrize("shutting_down", [False, True])

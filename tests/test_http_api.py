@@ -173,7 +173,8 @@ def test_server_sent_events_are_framed_and_end_with_the_final_status(system):
     assert "".join(line[len("data: "):] + "\n" for e in data for line in e.split("\n")[1:]) == "a\nb\nc\n"
     end = events[-2].split("\n")
     assert end[0] == "event: end"
-    assert json.loads(end[1][len("data: "):]) == {"sessionId": sid, "status": "failed", "reason": "exit code 2"}
+    assert json.loads(end[1][len("data: "):]) == {"sessionId": sid, "status": "failed", "cause": "exit",
+                                                     "reason": "exit code 2"}
     conn.close()
 
 

@@ -64,7 +64,7 @@ def test_hostile_tasks_create_no_program_and_leave_one_section_per_file(isolated
     for task in HOSTILE_TASKS.values():
         isolated.run(task, runtime="shell")
     groups = {p["group"] for p in isolated.rpc().supervisor.getAllProcessInfo()}
-    assert all(g in ("management-api", "session-cleanup") or g.startswith("sess-") for g in groups)
+    assert all(g in ("management-api", "session-cleanup", "session-webhooks") or g.startswith("sess-") for g in groups)
     assert not os.path.exists("/tmp/evil-was-here")
     programs = glob.glob(os.path.join(isolated.home, "state", "sessions", "*", "program.conf"))
     assert len(programs) >= len(HOSTILE_TASKS)

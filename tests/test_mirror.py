@@ -6,7 +6,7 @@ import xmlrpc.client
 
 import pytest
 
-from supervisor_sessions.api import present
+from supervisor_sessions.views import present
 from supervisor_sessions.faults import Faults
 from supervisor_sessions.mirror import PAGE, Mirror, apply_event
 
@@ -92,13 +92,15 @@ def test_a_restarted_api_catches_up_with_every_session(make_system):
 
 def test_reads_of_sessions_do_not_wait_on_supervisord(make_system):
     system = make_system().start()
-    sid = system.run("true")["sessionId"]
+    sid = system.run("echo from-the-log")["sessionId"]
     wait_for(lambda: sid in {r["sessionId"] for r in listed(system)["sessions"]}, message="the mirror to have it")
     os.kill(system.supervisord_pid(), signal.SIGSTOP)  # its loop answers nothing now (the API's 30 s would pass)
     try:
         assert [r["sessionId"] for r in listed(system)["sessions"]] == [sid]
-        status, body, _ = system.http("GET", "/v1/sessions/%s?tail=0" % sid)
-        assert status == 200 and body["status"] == "completed"
+        status, body, _ = system.http("GET", "/v1/sessions/" + sid)
+        assert status == 200 and body["status"] == "completed" and body["logTail"] == "from-the-log"
+        status, text, _ = system.http("GET", "/v1/sessions/%s/log" % sid)
+        assert status == 200 and text == "from-the-log\n"
     finally:
         os.kill(system.supervisord_pid(), signal.SIGCONT)
 

@@ -155,14 +155,18 @@ def process(**fields):
 
 @pytest.mark.parametrize("state, fields, expected, shutting_down, result", [
     (ProcessStates.RUNNING, {}, True, False, {"status": "running", "pid": 42, "startTime": 100000}),
-    (ProcessStates.EXITED, {}, True, False, {"status": "completed", "exitCode": 0, "endTime": 101500}),
+    (ProcessStates.EXITED, {}, True, False,
+     {"status": "completed", "cause": "exit", "exitCode": 0, "endTime": 101500}),
     (ProcessStates.EXITED, {"exitstatus": 3}, False, False,
-     {"status": "failed", "exitCode": 3, "reason": "exit code 3", "endTime": 101500}),
-    (ProcessStates.STOPPED, {"exitstatus": -1}, True, False,
-     {"status": "stopped", "exitCode": -1, "reason": "stopped on request", "endTime": 101500}),
-    (ProcessStates.STOPPED, {"exitstatus": -1}, True, True,
-     {"status": "interrupted", "exitCode": -1, "reason": "supervisord stopped while the worker ran",
+     {"status": "failed", "cause": "exit", "exitCode": 3, "reason": "exit code 3", "endTime": 101500}),
+    (ProcessStates.EXITED, {"exitstatus": 137}, False, False,
+     {"status": "failed", "cause": "signal", "exitCode": 137, "reason": "killed by signal 9 (exit code 137)",
       "endTime": 101500}),
+    (ProcessStates.STOPPED, {"exitstatus": -1}, True, False,
+     {"status": "stopped", "cause": "request", "exitCode": -1, "reason": "stopped on request", "endTime": 101500}),
+    (ProcessStates.STOPPED, {"exitstatus": -1}, True, True,
+     {"status": "interrupted", "cause": "shutdown", "exitCode": -1,
+      "reason": "supervisord stopped while the worker ran", "endTime": 101500}),
     (ProcessStates.STOPPED, {"laststart": 0}, True, False, None),
     (ProcessStates.STARTING, {}, True, False, None),
 ])
@@ -172,7 +176,8 @@ def test_state_changes_map_to_session_states(state, fields, expected, shutting_d
 
 def test_a_spawn_failure_fails_with_supervisors_reason():
     update = state_change(process(spawnerr="Exited too quickly"), ProcessStates.FATAL, False, False)
-    assert (update["status"], update["reason"]) == ("failed", "Exited too quickly")
+    assert (update["status"], update["cause"], update["reason"]) == ("failed", "spawn", "Exited too quickly")
+
 
 
 def test_exit_reasons_name_signals_and_missing_programs():

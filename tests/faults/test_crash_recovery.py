@@ -1,5 +1,4 @@
 """supervisord killed with -9 in the middle of work: nothing accepted is lost, nothing runs unowned."""
-import json
 import os
 import threading
 import time

@@ -5,9 +5,11 @@ Every figure is taken twice in one run, side by side: with this checkout ("now")
 REF ("before"; default: the commit before the event journal came), checked out into a temporary git
 worktree and started the same way. Figures:
   - POST -> running p50 over HTTP (what the journal and the mirror cost a create);
-  - GET /v1/sessions?limit=1000 and GET /v1/sessions/{id} with 1,000 sessions, and their ratio;
+  - GET /v1/sessions?limit=1000 and GET /v1/sessions/{id} with 1,000 sessions, and their ratio (every GET
+    timed to its last byte, without the client's JSON decoding);
   - supervisord's CPU per create with 1,000 and with 10,000 ended sessions on disk;
-  - GET one, list and POST -> running with no session running and with --live running;
+  - GET one, list (of 100) and POST -> running with no session running and with --live running (and
+    --live ended sessions in both cases);
   - (now only) how long a status change takes to reach an SSE follower of /v1/events.
 """
 import argparse
@@ -46,6 +48,15 @@ class Client:
         response = self.conn.getresponse()
         payload = response.read()
         return response.status, json.loads(payload) if payload else None
+
+
+    def fetch(self, path):
+        """GET `path` to its last byte (no JSON decoding: what the server costs, not the client's parser)."""
+        self.conn.request("GET", path, headers=self.headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        assert response.status == 200, response.status
+        return body
 
 
 def p50(values):
@@ -124,8 +135,8 @@ def reads(system, rounds=40):
     """(p50 of GET ?limit=1000, p50 of GET one) in ms."""
     client = Client(system)
     one = client.call("GET", "/v1/sessions?limit=1")[1]["sessions"][0]["sessionId"]
-    listing = timed(lambda: client.call("GET", "/v1/sessions?limit=1000"), rounds)
-    single = timed(lambda: client.call("GET", "/v1/sessions/" + one), rounds)
+    listing = timed(lambda: client.fetch("/v1/sessions?limit=1000"), rounds)
+    single = timed(lambda: client.fetch("/v1/sessions/" + one), rounds)
     return p50(listing), p50(single)
 
 
@@ -150,8 +161,8 @@ def with_live(system, live, rounds):
     one = rpc.sessions.createSession(dict(SHELL, task="true"))["sessionId"]
     system.wait_status(one, FINAL)
     client = Client(system)
-    single = p50(timed(lambda: client.call("GET", "/v1/sessions/" + one), rounds))
-    listing = p50(timed(lambda: client.call("GET", "/v1/sessions"), rounds))
+    single = p50(timed(lambda: client.fetch("/v1/sessions/" + one), rounds))
+    listing = p50(timed(lambda: client.fetch("/v1/sessions"), rounds))
     posting = p50(post_to_running(system, rounds))
     for sid in sleepers:
         rpc.sessions.stopSession(sid)
@@ -207,7 +218,7 @@ def measure(code, options):
             figures["cpu%d" % on_disk] = cpu_per_create(system, options.creates)
         finally:
             done(system)
-    system = start(code, env={"SESSIONS_SANDBOX": "off"})
+    system = start(code, options.live, env={"SESSIONS_SANDBOX": "off"})  # as many ended: lists of 100 either way
     try:
         figures["idle"] = with_live(system, 0, options.rounds)
         figures["live"] = with_live(system, options.live, options.rounds)

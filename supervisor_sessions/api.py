@@ -24,7 +24,7 @@ from .logtail import read_log
 from .naming import is_session_id
 from .openapi import openapi_document
 from .spec import check_label, parse_spec
-from .views import present, show_event
+from .views import close_json, open_json, present, show_event
 
 log = logging.getLogger(__name__)
 access = logging.getLogger(__name__ + ".access")
@@ -268,8 +268,9 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         offset = _query_int("offset", 0, 0, 10 ** 9)
         labels = _label_filter(bottle.request.query)
         now = now_ms()
-        if mirrored():  # the records' JSON as the mirror keeps it, put together
-            shown, count = mirror.page(lambda r: json.dumps(present(r, now)), status, labels, offset, limit)
+        if mirrored():  # each record's JSON as the mirror keeps it, with its duration now
+            shown, count = mirror.page(open_json, lambda opened, r: close_json(opened, r, now), status, labels,
+                                       offset, limit)
             return bottle.HTTPResponse('{"sessions": [%s], "count": %d, "limit": %d, "offset": %d}' % (
                 ", ".join(shown), count, limit, offset), status=200, headers={"Content-Type": "application/json"})
         proxy = rpc()

@@ -12,7 +12,7 @@ import threading
 import time
 import xmlrpc.client
 
-from .events import FINAL, LIVE
+from .events import FINAL
 from .faults import Faults
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Mirror:
         self._connect = connect   # () -> a new XML-RPC proxy to supervisord
         self._lock = threading.Lock()
         self._records = {}
-        self._rendered = {}       # id -> what page()'s render made of a record the clock does not change
+        self._rendered = {}       # id -> what page()'s render made of the record as it is now
         self._live = threading.Event()
 
     @property
@@ -79,10 +79,9 @@ class Mirror:
             self._records.pop(sid, None)
             self._rendered.pop(sid, None)
 
-    def page(self, render, status=None, labels=None, offset=0, limit=100):
-        """(render(record) for the matching records, newest first, from offset, at most limit; how many
-        match). What render makes of a record that is not starting or running (nothing in it changes with
-        the clock) is kept until the record changes."""
+    def page(self, render, finish, status=None, labels=None, offset=0, limit=100):
+        """(finish(render(record), record) for the matching records, newest first, from offset, at most
+        limit; how many match). What render makes of a record is kept until the record changes."""
         def wanted(record):
             have = record.get("labels") or {}
             return (status is None or record["status"] == status) and \
@@ -90,11 +89,9 @@ class Mirror:
         with self._lock:
             matching = [r for r in reversed(self._records.values()) if wanted(r)] if status or labels \
                 else list(reversed(self._records.values()))
-            return [self._render(render, r) for r in matching[offset:offset + limit]], len(matching)
+            return [finish(self._render(render, r), r) for r in matching[offset:offset + limit]], len(matching)
 
     def _render(self, render, record):
-        if record["status"] in LIVE:
-            return render(record)
         rendered = self._rendered.get(record["sessionId"])
         if rendered is None:
             rendered = self._rendered[record["sessionId"]] = render(record)

@@ -1,4 +1,6 @@
 """How the API shows session records and change-feed events (the webhook bodies are the same)."""
+import json
+
 from .events import now_ms
 
 RECORD_FIELDS = ("sessionId", "name", "agent", "task", "provider", "runtime", "status", "reason",
@@ -13,9 +15,32 @@ def present(record, now=None):
     for key in ("createdAt", "startTime", "endTime"):
         if shown[key] is not None:
             shown[key] = int(shown[key])
-    if shown["startTime"]:
-        shown["duration"] = (shown["endTime"] or now or now_ms()) - shown["startTime"]
+    shown["duration"] = duration(record, now)
     return shown
+
+
+def duration(record, now=None):
+    """ms from the start of a session to its end (or to `now` while it runs); None before it started."""
+    if not record.get("startTime"):
+        return None
+    return int(record.get("endTime") or now or now_ms()) - int(record["startTime"])
+
+
+def open_json(record):
+    """The JSON of a record as present() shows it but for its duration, without its closing brace: the
+    part that changes only when the record does (see close_json)."""
+    shown = present(record)
+    del shown["duration"]
+    return json.dumps(shown)[:-1]
+
+
+def close_json(opened, record, now):
+    """A record's JSON from open_json's part: its duration at `now` added (as duration() computes it; this
+    runs for every record of a list, so it does the sum itself)."""
+    start = record.get("startTime")
+    if not start:
+        return opened + ', "duration": null}'
+    return '%s, "duration": %d}' % (opened, (record.get("endTime") or now) - start)
 
 
 def show_event(event):

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 POLL_LIMIT = 1000
 POLL_WAIT_SECONDS = 25
+GATHER_SECONDS = 0.2    # after a page, let events gather: a burst costs supervisord one answer, not one each
 REQUEST_TIMEOUT = 10    # seconds for each step of a POST (connect, send, each read)
 BACKOFF_MAX = 60
 SENDERS = 4             # POSTs in flight at once
@@ -270,6 +271,7 @@ class Deliverer:
                 continue
             if events:
                 self.add(events, since)
+                time.sleep(GATHER_SECONDS)
 
     def stop(self):
         """Start no more tries (those in flight are finished and recorded)."""

@@ -1,12 +1,13 @@
 """The API's mirror of the session records: fed from the change feed, it must always say what supervisord
 says (the truth is sessions.listSessions over XML-RPC), catch up at start, and show a create at once."""
+import json
 import os
 import signal
 import xmlrpc.client
 
 import pytest
 
-from supervisor_sessions.views import present
+from supervisor_sessions.views import close_json, open_json, present
 from supervisor_sessions.faults import Faults
 from supervisor_sessions.mirror import PAGE, Mirror, apply_event
 
@@ -171,7 +172,7 @@ def test_catching_up_reads_every_page_and_replays_what_changed_meanwhile():
     fake = FakeSessions(records, events, change_things)
     mirror = Mirror(lambda: FakeProxy(fake))
     assert mirror._catch_up(FakeProxy(fake)) == 4
-    shown, count = mirror.page(dict, limit=10 ** 6)
+    shown, count = mirror.page(dict, lambda rendered, record: rendered, limit=10 ** 6)
     assert count == 2 * PAGE + 7 and fake.pages == 3
     assert "id-00003" not in {r["sessionId"] for r in shown}
     assert shown[0]["sessionId"] == "id-99999" and (shown[0]["status"], shown[0]["cause"]) == ("failed", "spawn")
@@ -196,6 +197,15 @@ def test_an_ended_session_keeps_no_pid_and_a_state_event_for_an_unknown_session_
     assert records["a"] == {"sessionId": "a", "status": "stopped", "cause": "request"}
     apply_event(records, {"seq": 2, "type": "state", "sessionId": "b", "time": 0.0, "status": "running"})
     assert set(records) == {"a"}
+
+
+@pytest.mark.parametrize("record", [
+    {"sessionId": "a", "status": "running", "startTime": 1000.0, "createdAt": 900.0, "pid": 7, "task": "x\u2028<y>"},
+    {"sessionId": "b", "status": "completed", "startTime": 1000.0, "endTime": 1500.0, "cause": "exit"},
+    {"sessionId": "c", "status": "queued", "labels": {"k": "v"}},
+])
+def test_a_record_s_json_kept_apart_from_its_duration_is_the_record_as_get_shows_it(record):
+    assert json.loads(close_json(open_json(record), record, 4000)) == present(record, 4000)
 
 
 def test_a_create_seen_by_the_api_is_not_overwritten_by_an_older_copy():

@@ -23,7 +23,8 @@ def test_the_cleanup_program_removes_ended_sessions_and_spares_live_ones(make_sy
              timeout=15, message="the ended session to be removed")
     assert not os.path.exists(ended["sessionDir"]) and not os.path.exists(ended["logFile"])
     assert rpc.sessions.getSession(live["sessionId"])["status"] == "running"
-    assert {"event": "session-removed", "sessionId": ended["sessionId"]}.items() <= cleanup_lines(system)[0].items()
+    lines = wait_for(lambda: cleanup_lines(system), message="the removal's log line")  # written just after it
+    assert {"event": "session-removed", "sessionId": ended["sessionId"]}.items() <= lines[0].items()
     wait_for(lambda: system.http("GET", "/v1/sessions/" + ended["sessionId"])[0] == 404,
              message="the API to have heard of the removal")
 

@@ -18,6 +18,7 @@ from . import __version__, httpserver, jsonlog, monitor, procs
 from .mirror import WAIT_SECONDS, Mirror
 from .metrics import ApiMetrics
 from .client import server_proxy
+from .agentevents import AgentOutput
 from .events import FINAL, STATUSES, now_ms
 from .faults import HTTP_STATUS, InvalidSpec
 from .logtail import read_log
@@ -39,7 +40,7 @@ KEEPALIVE_SECONDS = 15
 LOG_CHUNK = 256 * 1024
 EVENTS_PAGE = 1000
 FEED_WAIT_SECONDS = 5    # a feed follower waits in supervisord this long per call, then checks its client
-EVENT_TYPES = frozenset({"created", "state", "removed"})
+EVENT_TYPES = frozenset(("created", "state", "removed") + AgentOutput.TYPES)
 ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
                409: "conflict", 410: "gone", 413: "payload_too_large", 429: "too_many_requests", 500: "internal_error",
                503: "unavailable", 507: "insufficient_storage"}
@@ -339,22 +340,40 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         return _follow(lambda at: read_log_part(sid, at, LOG_CHUNK), lambda: read_record(sid), offset, sse,
                        disconnected, followers)
 
+    @app.get("/v1/runtimes")
+    def runtimes():
+        return {"runtimes": rpc().sessions.listRuntimes()}
+
+    @app.get("/v1/sessions/<sid>/events")
+    def session_events(sid):
+        read_record(_session_id(sid))  # 404 for a session that does not exist
+        return feed(lambda e: e["sessionId"] == sid)
+
     @app.get("/v1/events")
     def change_feed():
+        return feed(lambda e: True)
+
+    def feed(of_interest):
+        """The change feed (of the events `of_interest`) as a JSON page or a stream: see GET /v1/events."""
         since = _query_int("since", 0, 0, 2 ** 53)
         last_seen = bottle.request.get_header("Last-Event-ID")
         if last_seen:
             if not last_seen.isdigit() or len(last_seen) > 16:
                 raise ApiError(400, "Last-Event-ID must be the seq of an event, got %r" % last_seen[:40])
             since = int(last_seen) + 1
-        wanted = _feed_filter(bottle.request.query)
+        query_wants = _feed_filter(bottle.request.query)
+        wanted = lambda e: of_interest(e) and query_wants(e)  # noqa: E731
         proxy = rpc()
         events, next_seq = proxy.sessions.getEvents(since, EVENTS_PAGE)  # EVENTS_GONE (410) before any stream
         accept = bottle.request.get_header("Accept", "")
         stream = "text/event-stream" if "text/event-stream" in accept else \
             "application/x-ndjson" if "application/x-ndjson" in accept else None
-        if stream is None:
-            return {"events": [show_event(e) for e in events if wanted(e)], "nextSeq": next_seq}
+        if stream is None:  # a page with at least one wanted event, unless the feed ends first
+            shown = [show_event(e) for e in events if wanted(e)]
+            while not shown and events:
+                events, next_seq = proxy.sessions.getEvents(next_seq, EVENTS_PAGE)
+                shown = [show_event(e) for e in events if wanted(e)]
+            return {"events": shown, "nextSeq": next_seq}
         if not followers.acquire(blocking=False):
             raise ApiError(429, "%d followers already stream; try again later" % max_followers, {"Retry-After": "5"})
         disconnected = bottle.request.environ.get("waitress.client_disconnected", lambda: False)

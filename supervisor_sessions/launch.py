@@ -8,8 +8,8 @@ it and deletes it (it may hold user secrets), then, while it still has superviso
   3. hands the session directory to the session's own user and drops to that user (when root),
 and then, as the worker: builds the environment from an allow-list, writes the task and the MCP
 configuration in the forms the runtime reads, restricts TCP binds to the session's port (Landlock),
-and execs the runtime under bubblewrap, so the worker keeps the pid, process group and log that
-supervisord gave it. Stdlib only, to start fast.
+and execs the runtime under bubblewrap (its stdin /dev/null unless the session is interactive), so the
+worker keeps the pid, process group and log that supervisord gave it. Stdlib only, to start fast.
 """
 import json
 import os
@@ -113,7 +113,7 @@ def main(argv):
         say("cannot confine the worker: %s" % e)
         return EXIT_CANNOT_RUN
     session_dir = spec["sessionEnv"]["SESSION_DIR"]
-    mcp.write_forms(servers, session_dir, spec["mcpForms"])
+    mcp.write_forms(servers, session_dir, spec["mcpForms"], spec.get("formSettings"))
     if spec.get("taskFile"):
         _write_private(spec["taskFile"], spec["task"])
     program = spec["argv"][0]
@@ -128,6 +128,8 @@ def main(argv):
             "SANDBOX_READONLY_PATHS" % (resolved, os.path.dirname(os.path.realpath(resolved))))
         return EXIT_NOT_INSTALLED
     command = _sandboxed(spec, [resolved] + spec["argv"][1:])
+    if not spec.get("interactive"):  # supervisord's stdin pipe never closes: a CLI that reads it waits for ever
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     try:
         os.execve(command[0], command, env)
     except OSError as e:

@@ -6,7 +6,8 @@ Forms:
   agentic-flow  $HOME/.agentic-flow/mcp-config.json, {"servers": {name: {enabled, command, args, env}}}
   gemini        <session>/.gemini/settings.json, {"mcpServers": ...}
   codex         $HOME/.codex/config.toml, [mcp_servers.<name>] tables
-Stdlib only: the worker launcher imports it.
+The gemini and codex files are those runtimes' whole config: the settings their adapter asks for (see
+agents/) are written into the same file. Stdlib only: the worker launcher imports it.
 """
 import json
 import os
@@ -60,8 +61,26 @@ def _toml_string(text):
     return json.dumps(text)  # a JSON string literal is a valid TOML basic string
 
 
-def _codex_toml(servers):
-    lines = []
+def _toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return _toml_string(str(value))
+
+
+def _toml_settings(settings, prefix=()):
+    """TOML of nested dicts: a table's plain keys first, then its sub-tables."""
+    lines = ["%s = %s" % (_toml_string(k), _toml_value(v)) for k, v in settings.items() if not isinstance(v, dict)]
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            path = prefix + (key,)
+            lines += ["", "[%s]" % ".".join(_toml_string(p) for p in path)] + _toml_settings(value, path)
+    return lines
+
+
+def _codex_toml(servers, settings):
+    lines = _toml_settings(settings) + [""] if settings else []
     for name, server in servers.items():
         lines.append("[mcp_servers.%s]" % _toml_string(name))
         lines.append("command = %s" % _toml_string(server["command"]))
@@ -73,26 +92,27 @@ def _codex_toml(servers):
     return "\n".join(lines)
 
 
-def _render(form, servers):
-    """(relative path under the session dir, text) of one form."""
+def _render(form, servers, settings):
+    """(relative path under the session dir, text) of one form, with the runtime's `settings` in it."""
     if form == "agentic-flow":
         body = {"servers": {n: dict(s, enabled=True) for n, s in servers.items()}}
         return os.path.join(".agentic-flow", "mcp-config.json"), json.dumps(body, indent=2)
     if form == "gemini":
-        return os.path.join(".gemini", "settings.json"), json.dumps({"mcpServers": servers}, indent=2)
+        return os.path.join(".gemini", "settings.json"), json.dumps(dict(settings, mcpServers=servers), indent=2)
     if form == "codex":
-        return os.path.join(".codex", "config.toml"), _codex_toml(servers)
+        return os.path.join(".codex", "config.toml"), _codex_toml(servers, settings)
     raise ValueError("unknown MCP form %r" % form)
 
 
 FORMS = ("agentic-flow", "gemini", "codex")
 
 
-def write_forms(servers, session_dir, forms):
-    """Write the canonical file and each requested form under `session_dir` (the worker's HOME), 0600."""
+def write_forms(servers, session_dir, forms, settings=None):
+    """Write the canonical file and each requested form under `session_dir` (the worker's HOME), 0600;
+    `settings` ({form: settings}) go into the forms that are a runtime's whole config."""
     written = []
     outputs = [(CANONICAL_FILE, json.dumps({"mcpServers": servers}, indent=2))]
-    outputs += [_render(form, servers) for form in forms]
+    outputs += [_render(form, servers, (settings or {}).get(form, {})) for form in forms]
     for relative, text in outputs:
         path = os.path.join(session_dir, relative)
         os.makedirs(os.path.dirname(path), exist_ok=True)

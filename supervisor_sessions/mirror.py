@@ -3,7 +3,7 @@ neither parse a thousand XML-RPC structs nor wait on supervisord's loop.
 
 A thread catches up (it notes the feed's next seq, then reads every record in pages), then follows the
 feed with a long-poll: a `created` event adds its record, a `state` event sets the fields it carries, a
-`removed` event drops the record. Replaying the events from the noted seq on makes up for whatever
+`removed` event drops the record, an agent event sets what it `set`s. Replaying the events from the noted seq on makes up for whatever
 changed while the pages were read. While the feed cannot be followed (supervisord down, restarting, or
 the API just started), `live` is false and the API asks supervisord itself.
 """
@@ -31,11 +31,13 @@ def apply_event(records, event):
         records[sid] = dict(event["session"])
     elif event["type"] == "removed":
         records.pop(sid, None)
-    elif sid in records:
+    elif event["type"] == "state" and sid in records:
         record = records[sid]
         record.update((k, v) for k, v in event.items() if k not in _NOT_RECORD_FIELDS)
         if record.get("status") in FINAL:
             record.pop("pid", None)
+    elif isinstance(event.get("set"), dict) and sid in records:  # an agent event that changed the record
+        records[sid].update(event["set"])
 
 
 class Mirror:

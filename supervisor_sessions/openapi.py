@@ -1,8 +1,10 @@
 """The OpenAPI 3.1 document of the Management API, served at /v1/openapi.json."""
+from .agentevents import AgentOutput
 from .events import CAUSES, STATUSES
 from .spec import WEBHOOK_EVENTS, WEBHOOK_URL_MAX_CHARS
 
 _STATUSES = sorted(STATUSES)
+_EVENT_TYPES = ["created", "state", "removed"] + list(AgentOutput.TYPES)
 _CAUSES = sorted({cause for causes in CAUSES.values() for cause in causes})
 _WEBHOOK_URL = {"type": "string", "format": "uri", "pattern": "^https?://[\\x21-\\x7e]+$",
                 "maxLength": WEBHOOK_URL_MAX_CHARS}
@@ -39,6 +41,16 @@ def _json_content(ref):
 
 def openapi_document(version):
     """The whole document; `version` is the server's version."""
+    feed_parameters = [
+        _query("since", {"type": "integer", "minimum": 0}, "the first seq wanted (0: the oldest kept)"),
+        _query("session", {"type": "string", "format": "uuid"}, "only this session's events"),
+        _query("type", {"type": "string"}, "only these types, comma-separated: " + ", ".join(_EVENT_TYPES)),
+        _query("label", {"type": "string", "pattern": "^[^=]+=.*$"}, "name=value; repeatable, every one must match")]
+    feed_responses = {"200": {"description": "events (a JSON page holds at least one, unless the feed ends)",
+                              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventPage"}},
+                                          "text/event-stream": {"schema": {"type": "string"}},
+                                          "application/x-ndjson": {"schema": {"type": "string"}}}},
+                      **_errors(400, 401, 404, 410, 429, 503)}
     session_fields = {
         "sessionId": {"type": "string", "format": "uuid"},
         "name": {"type": ["string", "null"]},
@@ -62,6 +74,13 @@ def openapi_document(version):
                        "description": "the GPUs it holds (indices)"},
         "uid": {"type": ["integer", "null"], "description": "the user it runs as (root installs only)"},
         "labels": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+        "agentState": {"type": ["string", "null"], "enum": ["working", "waiting_input", "waiting_approval",
+                                                            "stalled", "done", None],
+                       "description": "what the agent is doing (null for runtimes that are not agents)"},
+        "usage": {"type": ["object", "null"], "description": "the agent's own report, summed over its turns",
+                  "properties": {"inputTokens": {"type": "integer"}, "outputTokens": {"type": "integer"},
+                                 "cachedTokens": {"type": "integer"}, "costUsd": {"type": "number"}}},
+        "agentSessionId": {"type": ["string", "null"], "description": "the agent CLI's own (first) session id"},
         "sessionDir": {"type": ["string", "null"]}, "logFile": {"type": ["string", "null"]},
     }
     schemas = {
@@ -112,7 +131,7 @@ def openapi_document(version):
             "sessions": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
             "count": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}},
         "Event": {"type": "object", "required": ["seq", "type", "sessionId", "time"], "properties": {
-            "seq": {"type": "integer", "minimum": 1}, "type": {"type": "string", "enum": ["created", "state", "removed"]},
+            "seq": {"type": "integer", "minimum": 1}, "type": {"type": "string", "enum": _EVENT_TYPES},
             "sessionId": {"type": "string", "format": "uuid"}, "time": {"type": "integer"},
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
             "session": {"$ref": "#/components/schemas/Session", "description": "created: the record"},
@@ -129,6 +148,12 @@ def openapi_document(version):
             "status": {"type": "string", "enum": _STATUSES + ["stopping"],
                        "description": "the status it is moving to: stopping, or the final one"},
             "purged": {"type": "boolean"}}},
+        "Runtimes": {"type": "object", "required": ["runtimes"], "properties": {"runtimes": {"type": "array", "items": {
+            "type": "object", "required": ["runtime", "program", "installed", "supports"], "properties": {
+                "runtime": {"type": "string"}, "program": {"type": "string"}, "installed": {"type": "boolean"},
+                "version": {"type": "string", "description": "from its npm package, when it has one"},
+                "supports": {"type": "object", "additionalProperties": {"type": "boolean"},
+                             "description": "events, usage, cost, input, approvals, interrupt, resume"}}}}}},
         "Status": {"type": "object", "required": ["timestamp", "api", "workers", "services", "gpu", "system"],
                    "properties": {
             "timestamp": {"type": "string"},
@@ -203,20 +228,20 @@ def openapi_document(version):
                         "text/plain": {"schema": {"type": "string"}},
                         "text/event-stream": {"schema": {"type": "string"}}}},
                         **_errors(400, 401, 404, 429, 503)}}},
+        "/v1/sessions/{sessionId}/events": {
+            "get": {"summary": "One session's events (its agent's too): the change feed of that session, paged "
+                               "and streamed as GET /v1/events",
+                    "parameters": [sid] + feed_parameters[:1] + feed_parameters[2:],
+                    "responses": feed_responses}},
         "/v1/events": {
-            "get": {"summary": "The change feed: every creation, state change and removal of a session, in seq "
-                               "order; a page as JSON, or a stream (text/event-stream with `id: <seq>` so "
-                               "Last-Event-ID resumes; application/x-ndjson)",
-                    "parameters": [
-                        _query("since", {"type": "integer", "minimum": 0}, "the first seq wanted (0: the oldest kept)"),
-                        _query("session", {"type": "string", "format": "uuid"}, "only this session's events"),
-                        _query("type", {"type": "string"}, "only these types, comma-separated: created, state, removed"),
-                        _query("label", {"type": "string", "pattern": "^[^=]+=.*$"}, "name=value; repeatable, every one must match")],
-                    "responses": {"200": {"description": "events", "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/EventPage"}},
-                        "text/event-stream": {"schema": {"type": "string"}},
-                        "application/x-ndjson": {"schema": {"type": "string"}}}},
-                                  **_errors(400, 401, 410, 429, 503)}}},
+            "get": {"summary": "The change feed: every creation, state change and removal of a session and what "
+                               "its agent did, in seq order; a page as JSON, or a stream (text/event-stream with "
+                               "`id: <seq>` so Last-Event-ID resumes; application/x-ndjson)",
+                    "parameters": feed_parameters, "responses": feed_responses}},
+        "/v1/runtimes": {
+            "get": {"summary": "Every runtime: installed or not, its version, what it supports",
+                    "responses": {"200": {"description": "runtimes", "content": _json_content("Runtimes")},
+                                  **_errors(401, 503)}}},
         "/v1/status": {"get": {"summary": "Workers, GPUs and the machine",
                                "responses": {"200": {"description": "status", "content": _json_content("Status")},
                                              **_errors(401, 503)}}},

@@ -29,6 +29,9 @@ PROVIDER_KEYS = {
     "onnx": ("USE_ONNX",),
 }
 _INLINE_COMMENT = re.compile(r"(^|\s)[;#]")
+_PROBE = {"session_id": "probe", "group": "probe", "session_dir": "/probe", "task_file": "/probe/task",
+          "log_file": "/probe/log", "agent": "probe", "task": "probe", "provider": "probe", "name": "", "port": 1,
+          "command": ["probe"], "log_max_bytes": 1024, "stop_wait_secs": 1, "agent_events": False}
 
 
 def ini_value(value):
@@ -94,6 +97,14 @@ class Renderer:
         return Rendered(ini=str(module), argv=argv,
                         secrets=tuple(getattr(module, "secrets", ())),
                         mcp_forms=tuple(getattr(module, "mcp_forms", ())), exclusive=exclusive)
+
+    def program(self, runtime):
+        """The program `runtime` runs (its argv[0]), from a rendering for a stand-in session; "" when the
+        template does not render without a real one."""
+        try:
+            return self.render(runtime, _PROBE).argv[0]
+        except Exception:  # a user's template may need anything
+            return ""
 
     def render_file(self, name, context):
         """Render a plain template (such as supervisord.conf.j2) to text."""

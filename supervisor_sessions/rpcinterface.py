@@ -22,6 +22,9 @@ from supervisor.xmlrpc import Faults as SupervisorFaults
 from supervisor.xmlrpc import RPCError
 
 from . import API_VERSION, groups, procs, services
+from .agentevents import AgentOutput
+from .agents import ADAPTERS, adapter_for
+from .agents.installed import runtime_report
 from .confinement import Confinement
 from .events import ACTIVE, FINAL, INTERRUPTED, LIVE, STATUSES, STOPPED_BY, now_ms, spawn_failure, state_change, stopped_by
 from .faults import Faults, InvalidSpec, NoSuchSession, QueueFull, SessionActive, SessionError
@@ -179,6 +182,8 @@ class SessionsNamespaceRPCInterface:
         self.confinement = None   # limits, sandbox, users and GPUs of workers: set up in _start
         self._tokens = {}         # clientToken -> the session it made
         self._waiters = Waiters(supervisord.options.get_socket_map(), WAIT_RECHECK_SECONDS)
+        self._agent_output = AgentOutput(self._emit, self._set_agent_fields)
+        self._unsaved = set()     # sessions whose agent fields changed since their meta was saved
 
     # ---- life cycle inside supervisord -------------------------------------------------------------
 
@@ -206,6 +211,7 @@ class SessionsNamespaceRPCInterface:
             elif record.get("status") in FINAL and group_name(sid) in self.supervisord.process_groups:
                 self._detach(sid)
         events.subscribe(events.ProcessStateEvent, self._on_state)
+        events.subscribe(events.ProcessLogStdoutEvent, self._on_output)
         events.subscribe(events.Tick5Event, self._on_tick)
         events.subscribe(events.SupervisorRunningEvent, self._on_supervisor_running)
 
@@ -237,6 +243,9 @@ class SessionsNamespaceRPCInterface:
             if update and update["status"] == "running" and self._records[sid].get("timeoutSeconds"):
                 self._deadlines[sid] = time.time() + self._records[sid]["timeoutSeconds"]
             if update and update["status"] in FINAL:
+                self._agent_output.end(sid)
+                if self._records[sid].get("agentState") not in (None, "done"):
+                    update["agentState"] = "done"
                 self._deadlines.pop(sid, None)
                 self._stopped_by.pop(sid, None)
                 oom = update["status"] == "failed" and self.confinement.oom_reason(sid, self._records[sid])
@@ -257,6 +266,21 @@ class SessionsNamespaceRPCInterface:
         except Exception:
             self._log.critical("sessions: state listener failed: %s" % traceback.format_exc())
 
+    def _on_output(self, event):
+        """A chunk of an agent session's output (its program has stdout_events_enabled); must never raise."""
+        try:
+            sid = session_id_of_group(event.process.config.name)
+            if sid is not None:
+                self._agent_output.feed(sid, event.data)
+        except Exception:
+            self._log.critical("sessions: agent output reader failed: %s" % traceback.format_exc())
+
+    def _set_agent_fields(self, sid, fields):
+        """Agent fields of a live session's record (agentState, usage, agentSessionId): kept in memory and
+        saved on the next tick or with the session's next status change."""
+        self._records[sid].update(fields)
+        self._unsaved.add(sid)
+
     def _on_supervisor_running(self, event):
         """supervisord's main loop begins: start the sessions that were still queued when it stopped."""
         try:
@@ -270,6 +294,9 @@ class SessionsNamespaceRPCInterface:
         try:
             self._enforce_deadlines()
             self.journal.sync()
+            for sid in [sid for sid in self._unsaved if sid in self._records]:
+                self._save(sid)
+            self._unsaved.clear()
             for sid in self.confinement.pending():
                 self._reclaim(sid)
             if any(r["status"] == "queued" for r in self._active.values()):
@@ -341,6 +368,7 @@ class SessionsNamespaceRPCInterface:
             self._update(sid, spawn_failure("its launch spec cannot be read: %s" % e))
             return
         self._update(sid, dict(grant, status="starting"))
+        self._agent_output.start(sid, adapter_for(self._records[sid]["runtime"]))
         try:
             if from_event:
                 process.spawn()
@@ -371,12 +399,16 @@ class SessionsNamespaceRPCInterface:
         if record["status"] in FINAL:
             record.pop("pid", None)
             self._active.pop(sid, None)
-        try:
-            self.store.save(record)
-        except (OSError, SessionError) as e:
-            self._log.error("sessions: cannot save the meta of %s: %s" % (sid, e))
+        self._save(sid)
         if record["status"] in FINAL:
             self._detach(sid)
+
+    def _save(self, sid):
+        self._unsaved.discard(sid)
+        try:
+            self.store.save(self._records[sid])
+        except (OSError, SessionError) as e:
+            self._log.error("sessions: cannot save the meta of %s: %s" % (sid, e))
 
     def _detach(self, sid):
         """Take an ended session's group out of supervisord and its config out of the include glob.
@@ -450,7 +482,9 @@ class SessionsNamespaceRPCInterface:
         session_dir = self.store.session_dir(sid)
         port = self._free_port()
         command = self._launcher(sid)
+        adapter = adapter_for(spec.runtime)
         rendered = self.renderer.render(spec.runtime, {
+            "agent_events": adapter.capabilities.events,
             "session_id": sid, "group": group, "session_dir": session_dir,
             "task_file": self.store.task_file(sid), "log_file": self.settings.log_file(sid),
             "agent": spec.agent, "task": spec.task, "provider": spec.provider, "name": spec.name,
@@ -476,9 +510,13 @@ class SessionsNamespaceRPCInterface:
                        "SESSION_MEMORY_MB": str(limits["memoryMB"]), "SESSION_CPUS": "%g" % limits["cpus"],
                        "SESSION_PIDS": str(limits["pids"])}
         worker_path = spec.env.get("PATH") or os.environ.get("PATH") or os.defpath
-        launch = {"argv": rendered.argv, "secrets": list(rendered.secrets), "env": spec.env,
-                  "sessionEnv": session_env, "mcpSource": self.settings.mcp_config,
-                  "mcpForms": list(rendered.mcp_forms), "task": spec.task, "taskFile": self.store.task_file(sid)}
+        session_env.update(adapter.env)
+        worker_view = dict({k: os.environ[k] for k in adapter.endpoint_env if k in os.environ}, **spec.env)
+        launch = {"argv": rendered.argv, "secrets": list(rendered.secrets) + list(adapter.endpoint_env),
+                  "env": spec.env, "sessionEnv": session_env, "mcpSource": self.settings.mcp_config,
+                  "mcpForms": list(rendered.mcp_forms), "task": spec.task, "taskFile": self.store.task_file(sid),
+                  "formSettings": {adapter.settings_form: adapter.form_settings(worker_view)}
+                  if adapter.settings_form else {}}
         launch.update(self.confinement.launch_spec(limits, spec.gpus, worker_path))
         self.store.create(sid, launch, record)
         self._records[sid] = self._active[sid] = record
@@ -708,6 +746,22 @@ class SessionsNamespaceRPCInterface:
         events = self.journal.since(since, limit)
         next_seq = events[-1]["seq"] + 1 if events else min(max(since, self.journal.oldest), self.journal.next_seq)
         return [[_wire_event(e) for e in events], next_seq]
+
+    @_guarded
+    def listRuntimes(self):
+        """Return every runtime a session may use: whether its program is installed (on supervisord's
+        PATH), its version (from its npm package), and what it supports.
+
+        @return array runtimes  [{runtime, program, installed, version, supports: {events, usage, cost,
+                                input, approvals, interrupt, resume}}]
+        """
+        path = os.environ.get("PATH", os.defpath)
+        reports = []
+        for runtime in sorted(self.renderer.runtimes):
+            adapter = ADAPTERS.get(runtime) or adapter_for(runtime, self.renderer.program(runtime))
+            report = runtime_report(adapter, path)
+            reports.append({k: v for k, v in report.items() if v is not None})
+        return reports
 
     @_guarded
     def getIsolation(self):

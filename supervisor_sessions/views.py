@@ -5,7 +5,8 @@ from .events import now_ms
 
 RECORD_FIELDS = ("sessionId", "name", "agent", "task", "provider", "runtime", "status", "reason",
                  "createdAt", "startTime", "endTime", "duration", "cause", "exitCode", "pid", "port", "timeoutSeconds",
-                 "limits", "gpus", "gpuDevices", "uid", "labels", "sessionDir", "logFile")
+                 "limits", "gpus", "gpuDevices", "uid", "labels", "agentState", "usage", "agentSessionId",
+                 "sessionDir", "logFile")
 
 
 def present(record, now=None):

@@ -232,6 +232,8 @@ V1_REQUESTS = {  # every /v1 route and method; {sid} is a running session
     "detail malformed": ("GET", "/v1/sessions/not-an-id"),
     "stop malformed": ("DELETE", "/v1/sessions/not-an-id"),
     "events": ("GET", "/v1/events"),
+    "session events": ("GET", "/v1/sessions/{sid}/events"),
+    "runtimes": ("GET", "/v1/runtimes"),
     "events stream": ("GET", "/v1/events?since=0&type=state"),
     "head list": ("HEAD", "/v1/sessions"),
     "head status": ("HEAD", "/v1/status"),

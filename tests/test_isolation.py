@@ -168,9 +168,10 @@ def test_an_agentic_flow_worker_starts_the_configured_mcp_servers(isolated):
 
 
 @pytest.mark.parametrize("runtime, argv_head", [
-    ("claude-code", ["-p", "the task", "--mcp-config"]),
-    ("gemini-cli", ["-p", "the task"]),
-    ("codex", ["exec", "the task"]),
+    ("claude-code", ["-p", "the task", "--output-format", "stream-json", "--verbose", "--permission-mode",
+                     "bypassPermissions", "--mcp-config"]),
+    ("gemini-cli", ["-p", "the task", "--output-format", "stream-json", "--yolo"]),
+    ("codex", ["exec", "--json", "--skip-git-repo-check", "-s", "workspace-write", "the task"]),
 ])
 def test_every_agent_runtime_receives_the_task_and_its_mcp_servers(isolated, runtime, argv_head):
     record = isolated.run("the task", runtime=runtime)

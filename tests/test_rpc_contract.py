@@ -7,7 +7,8 @@ from supervisor_sessions.faults import Faults
 
 from conftest import FINAL, wait_for
 
-METHODS = ["countSessions", "createSession", "getAPIVersion", "getEvents", "getIsolation", "getSession", "listServices",
+METHODS = ["countSessions", "createSession", "getAPIVersion", "getEvents", "getIsolation", "getSession", "listRuntimes",
+           "listServices",
            "listSessions",
            "removeSession", "stopSession", "tailSessionLog"]
 

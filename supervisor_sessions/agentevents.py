@@ -1,0 +1,87 @@
+"""The output of live agent sessions, read inside supervisord as it is logged, turned into change-feed
+events and the record's agent fields (agentState, usage, agentSessionId).
+
+supervisord hands each chunk of a worker's output to the plugin (the program's stdout_events_enabled); the
+chunks are cut into lines here and each line is read by the runtime's adapter. What a worker writes is
+not trusted: lines are bounded, numbers checked, text cut (see agents/base.py), and nothing it writes can
+change a session's status. Usage and cost are the CLI's own report.
+"""
+LINE_MAX = 1024 * 1024   # a longer line is skipped whole
+
+
+class AgentStream:
+    """One session's reader, the part of a line not complete yet, and what the record shows so far."""
+
+    def __init__(self, adapter):
+        self.reader = adapter.reader()
+        self.pending = b""
+        self.skipping = False     # inside a line longer than LINE_MAX
+        self.usage = {"inputTokens": 0, "outputTokens": 0, "cachedTokens": 0, "costUsd": 0.0}
+
+    def lines(self, data):
+        """The complete lines that `data` ends."""
+        parts = (self.pending + data).split(b"\n")
+        self.pending = parts.pop()
+        if len(self.pending) > LINE_MAX:
+            self.pending, self.skipping = b"", True
+        for part in parts:
+            if self.skipping:
+                self.skipping = False
+                continue
+            if len(part) <= LINE_MAX:
+                yield part.decode("utf-8", "replace")
+
+
+class AgentOutput:
+    """The streams of the live agent sessions. `emit(type, sid, **fields)` puts an event in the feed;
+    `change(sid, fields)` sets fields of the record (the events carry them as `set`, for readers of the
+    feed that keep records)."""
+
+    TYPES = ("message", "tool_call", "tool_result", "usage", "agent_state", "error", "result")
+
+    def __init__(self, emit, change):
+        self._emit, self._change = emit, change
+        self._streams = {}
+        self._named = set()       # sessions whose agentSessionId is set (the first one counts: resume needs it)
+
+    def start(self, sid, adapter):
+        if adapter.capabilities.events:
+            self._streams[sid] = AgentStream(adapter)
+
+    def feed(self, sid, data):
+        """A chunk of the session's output."""
+        stream = self._streams.get(sid)
+        if stream is None:
+            return
+        for line in stream.lines(data):
+            self._apply(sid, stream, stream.reader.read(line))
+
+    def end(self, sid):
+        """The session's worker has ended: what its reader held back, and the stream goes."""
+        stream = self._streams.pop(sid, None)
+        self._named.discard(sid)
+        if stream is not None:
+            for line in stream.lines(b"\n"):
+                self._apply(sid, stream, stream.reader.read(line))
+            self._apply(sid, stream, stream.reader.finish())
+
+    def _apply(self, sid, stream, events):
+        for event in events:
+            kind = event.pop("type")
+            changed = {}
+            if stream.reader.session_id and sid not in self._named:
+                changed["agentSessionId"] = stream.reader.session_id
+                self._named.add(sid)
+            if kind == "usage":
+                for key in ("inputTokens", "outputTokens", "cachedTokens"):
+                    stream.usage[key] += event[key]
+                stream.usage["costUsd"] = round(stream.usage["costUsd"] + event.get("costUsd", 0.0), 6)
+                changed["usage"] = dict(stream.usage)
+            elif kind == "agent_state":
+                changed["agentState"] = event["state"]
+            elif kind == "result":
+                changed["agentState"] = "done"
+            if changed:
+                self._change(sid, changed)
+                event["set"] = changed
+            self._emit(kind, sid, **event)

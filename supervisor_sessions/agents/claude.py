@@ -1,0 +1,49 @@
+"""Claude Code (`claude -p ... --output-format stream-json --verbose`): system/init, assistant and user
+messages with content blocks, and a result with the run's usage and its cumulative cost."""
+from .base import Adapter, Capabilities, Reader, cut, number, summary, usage
+
+
+class ClaudeReader(Reader):
+    def __init__(self):
+        super().__init__()
+        self._cost = 0.0   # total_cost_usd is cumulative over the turns of one process
+
+    def events(self, obj):
+        kind = obj["type"]
+        message = obj.get("message") if isinstance(obj.get("message"), dict) else {}
+        blocks = [b for b in message.get("content", []) if isinstance(b, dict)] \
+            if isinstance(message.get("content"), list) else []
+        if kind == "system" and obj.get("subtype") == "init":
+            self._saw_session(obj.get("session_id"))
+            return [{"type": "agent_state", "state": "working"}]
+        if kind == "assistant":
+            out = []
+            for block in blocks:
+                if block.get("type") == "text" and block.get("text"):
+                    out.append({"type": "message", "role": "assistant", "text": cut(block["text"])})
+                elif block.get("type") == "tool_use":
+                    out.append({"type": "tool_call", "tool": cut(block.get("name", ""), 100),
+                                "input": summary(block.get("input")), "callId": cut(block.get("id", ""), 100)})
+            return out
+        if kind == "user":
+            return [{"type": "tool_result", "callId": cut(b.get("tool_use_id", ""), 100),
+                     "ok": not b.get("is_error", False), "output": summary(b.get("content", ""))}
+                    for b in blocks if b.get("type") == "tool_result"]
+        if kind == "result":
+            self._saw_session(obj.get("session_id"))
+            spent = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+            total = number(obj.get("total_cost_usd"))
+            cost, self._cost = max(0.0, total - self._cost), max(total, self._cost)
+            ok = not obj.get("is_error", False) and obj.get("subtype") == "success"
+            return [usage(spent.get("input_tokens"), spent.get("output_tokens"),
+                          spent.get("cache_read_input_tokens"), cost),
+                    {"type": "result", "ok": ok, "text": cut(obj.get("result") or obj.get("subtype") or ""),
+                     "turns": int(number(obj.get("num_turns")))}]
+        return []
+
+
+ADAPTER = Adapter(
+    runtime="claude-code", program="claude", package="@anthropic-ai/claude-code",
+    capabilities=Capabilities(events=True, usage=True, cost=True, resume=True),
+    endpoint_env=("ANTHROPIC_BASE_URL",), env={"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
+    reader=ClaudeReader)

@@ -1,0 +1,106 @@
+"""The real agent CLIs from npm, run as sessions (sandboxed as the machine allows), against our provider
+stand-in: their output becomes events and the record's agent fields."""
+import os
+
+import pytest
+
+from supervisor_sessions.standin import Script, StandIn, Step
+
+import agent_clis
+from conftest import System
+
+pytestmark = pytest.mark.agents
+
+
+@pytest.fixture(scope="module")
+def standin():
+    with StandIn() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def agents(standin):
+    """A system whose PATH has the real CLIs and whose environment points them at the stand-in."""
+    agent_clis.install()
+    url = standin.url
+    system = System(env={
+        "PATH": os.path.dirname(agent_clis.cli_path("claude")) + os.pathsep + os.environ.get("PATH", os.defpath),
+        "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "sk-ant-standin",
+        "OPENAI_BASE_URL": url + "/v1", "OPENAI_API_KEY": "sk-standin",
+        "GOOGLE_GEMINI_BASE_URL": url, "GEMINI_API_KEY": "standin-key"}).start()
+    yield system
+    system.stop()
+
+
+def run_agent(system, standin, runtime, steps, task="make the proof"):
+    standin.script = Script(steps)
+    record = system.run(task, runtime=runtime, timeout=120)
+    return record, session_events(system, record["sessionId"])
+
+
+def session_events(system, sid):
+    events, since = [], 0
+    while True:
+        status, body, _ = system.http("GET", "/v1/sessions/%s/events?since=%d" % (sid, since))
+        assert status == 200, body
+        if not body["events"]:
+            return events
+        events += body["events"]
+        since = body["nextSeq"]
+
+
+def of_type(events, kind):
+    return [e for e in events if e["type"] == kind]
+
+
+@pytest.mark.parametrize("runtime, tool", [("claude-code", "Bash"), ("codex", "shell"),
+                                           ("gemini-cli", "run_shell_command")])
+def test_a_one_shot_agent_runs_a_tool_and_its_events_and_usage_are_recorded(agents, standin, runtime, tool):
+    record, events = run_agent(agents, standin, runtime,
+                               [Step.shell("echo from-the-tool > proof.txt"), Step.text("all done")])
+    assert record["status"] == "completed", (record, agents.log(record["sessionId"])[-3000:])
+    with open(os.path.join(record["sessionDir"], "proof.txt")) as f:
+        assert f.read() == "from-the-tool\n"
+    calls = of_type(events, "tool_call")
+    assert calls and calls[0]["tool"] == tool and "echo from-the-tool" in calls[0]["input"]
+    results = of_type(events, "tool_result")
+    assert results and results[0]["ok"] and results[0]["callId"] == calls[0]["callId"]
+    assert any("all done" in e["text"] for e in of_type(events, "message"))
+    assert of_type(events, "result")[-1]["ok"]
+    shown = agents.http("GET", "/v1/sessions/" + record["sessionId"])[1]
+    assert shown["agentState"] == "done" and shown["agentSessionId"]
+    assert shown["usage"]["inputTokens"] > 0 and shown["usage"]["outputTokens"] > 0
+    if runtime == "claude-code":
+        assert shown["usage"]["costUsd"] > 0
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+
+
+def test_a_provider_error_fails_the_session_and_says_so_in_its_events(agents, standin):
+    record, events = run_agent(agents, standin, "claude-code", [Step.error(400)])
+    assert record["status"] == "failed" and record["cause"] == "exit"
+    assert of_type(events, "result")[-1]["ok"] is False
+
+
+def test_runtimes_lists_the_real_clis_with_their_versions_and_capabilities(agents):
+    status, body, _ = agents.http("GET", "/v1/runtimes")
+    assert status == 200
+    runtimes = {r["runtime"]: r for r in body["runtimes"]}
+    for runtime, program in (("claude-code", "claude"), ("codex", "codex"), ("gemini-cli", "gemini")):
+        package, version = agent_clis.PACKAGES[program]
+        assert runtimes[runtime]["installed"] and runtimes[runtime]["version"] == version
+        assert runtimes[runtime]["supports"]["events"] and runtimes[runtime]["supports"]["usage"]
+    assert runtimes["claude-code"]["supports"]["cost"] and not runtimes["codex"]["supports"]["cost"]
+    assert runtimes["shell"]["installed"] and not runtimes["shell"]["supports"]["events"]
+
+
+def test_a_session_s_events_are_a_404_for_an_unknown_session(agents):
+    status, body, _ = agents.http("GET", "/v1/sessions/0b5f2c1e-8d4a-4c3b-9e6f-2a1b3c4d5e6f/events")
+    assert status == 404 and body["error"] == "not_found"
+
+
+def test_a_shell_session_has_no_agent_fields(agents):
+    record = agents.run("echo '{\"type\": \"result\", \"is_error\": false}'")
+    shown = agents.http("GET", "/v1/sessions/" + record["sessionId"])[1]
+    assert shown["agentState"] is None and shown["usage"] is None
+    assert not [e for e in session_events(agents, record["sessionId"]) if e["type"] not in ("created", "state")]
+

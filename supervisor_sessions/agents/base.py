@@ -46,8 +46,11 @@ def summary(value):
 
 
 def number(value):
-    """`value` when it is a non-negative int or float (not a bool), else 0: what a worker wrote is not trusted."""
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else 0
+    """`value` when it is a finite number >= 0 (not a bool; JSON as Python reads it may hold Infinity and
+    NaN), else 0: what a worker wrote is not trusted."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return value if 0 <= value < 1e18 else 0   # NaN and Infinity fail the comparison or the bound
 
 
 def usage(input_tokens=0, output_tokens=0, cached_tokens=0, cost_usd=None):

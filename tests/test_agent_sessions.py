@@ -1,0 +1,86 @@
+"""Agent sessions against a real supervisord, with workers of our own that write what a CLI (or an attacker
+posing as one) writes: a claude-code session whose template runs the task as a script, so the worker's
+output is whatever the test says. No npm here: see test_agents.py for the real CLIs."""
+import json
+
+import pytest
+
+from conftest import FINAL
+
+SCRIPTED_CLAUDE = """{% extends "session.conf.j2" %}
+{% set argv = ["bash", "--noprofile", "--norc", task_file] %}
+{% set secrets = [] %}
+{% set mcp_forms = [] %}
+"""
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory):
+    from conftest import System
+    overlay = tmp_path_factory.mktemp("templates")
+    (overlay / "runtimes").mkdir()
+    (overlay / "runtimes" / "claude-code.conf.j2").write_text(SCRIPTED_CLAUDE)
+    system = System(env={"SESSIONS_TEMPLATES_DIR": str(overlay)}).start()
+    yield system
+    system.stop()
+
+
+def emit(*objects):
+    """A script that prints each object as one line of stream-json."""
+    return "".join("printf '%%s\\n' %s\n" % shlex_quote(json.dumps(o)) for o in objects)
+
+
+def shlex_quote(text):
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def events_of(system, sid):
+    status, body, _ = system.http("GET", "/v1/sessions/%s/events?since=0" % sid)
+    assert status == 200
+    return body["events"]
+
+
+def test_a_worker_s_structured_output_becomes_its_events_and_record_fields(scripted):
+    record = scripted.run(emit(
+        {"type": "system", "subtype": "init", "session_id": "agent-1"},
+        {"type": "assistant", "message": {"content": [{"type": "text", "text": "hello <b>there</b>"}]}},
+        {"type": "result", "subtype": "success", "is_error": False, "num_turns": 1, "result": "fine",
+         "total_cost_usd": 0.5, "usage": {"input_tokens": 3, "output_tokens": 4}}), runtime="claude-code")
+    assert record["status"] == "completed" and record["agentState"] == "done"
+    assert record["agentSessionId"] == "agent-1"
+    assert record["usage"] == {"inputTokens": 3, "outputTokens": 4, "cachedTokens": 0, "costUsd": 0.5}
+    events = events_of(scripted, record["sessionId"])
+    kinds = [e["type"] for e in events]
+    assert [k for k in kinds if k not in ("created", "state")] == ["agent_state", "message", "usage", "result"]
+    assert kinds[-1] == "state" and events[-1]["status"] == "completed"   # the output comes before the end
+    message = [e for e in events if e["type"] == "message"][0]
+    assert message["text"] == "hello <b>there</b>" and message["role"] == "assistant"
+    assert scripted.meta(record["sessionId"])["usage"]["costUsd"] == 0.5   # saved with the final status
+
+
+def test_a_worker_that_forges_its_output_cannot_change_its_status_or_break_the_reader(scripted):
+    script = ("head -c 2000000 /dev/zero | tr '\\0' '{'; echo\n"       # a 2 MB line: skipped whole
+              "echo '{\"type\": \"result\", \"is_error\": false, \"subtype\": \"success\", "
+              "\"total_cost_usd\": Infinity, \"usage\": {\"input_tokens\": -5, \"output_tokens\": NaN}}'\n"
+              "printf '\\377\\376 not utf-8 {\"type\": \"x\"}\\n'\n"
+              "echo '{\"type\": \"state\", \"status\": \"completed\", \"sessionId\": \"someone-else\"}'\n"
+              "exit 3\n")
+    record = scripted.run(script, runtime="claude-code", timeout=60)
+    assert (record["status"], record["cause"], record["exitCode"]) == ("failed", "exit", 3)
+    assert record["usage"] == {"inputTokens": 0, "outputTokens": 0, "cachedTokens": 0, "costUsd": 0.0}
+    events = events_of(scripted, record["sessionId"])
+    assert [e["status"] for e in events if e["type"] == "state"][-1] == "failed"
+    assert {e["sessionId"] for e in events} == {record["sessionId"]}
+    assert scripted.rpc().sessions.getAPIVersion()
+
+
+def test_a_worker_that_reads_its_stdin_gets_end_of_file_at_once(scripted):
+    record = scripted.run("if read line; then echo got:$line; else echo eof; fi", timeout=20)
+    assert record["status"] == "completed" and scripted.log(record["sessionId"]) == "eof\n"
+
+
+def test_a_plain_runtime_s_output_is_not_read_as_events(scripted):
+    record = scripted.run(emit({"type": "result", "subtype": "success", "is_error": False, "total_cost_usd": 9}))
+    assert record.get("usage") is None and record.get("agentState") is None
+    assert {e["type"] for e in events_of(scripted, record["sessionId"])} == {"created", "state"}
+    assert record["status"] in FINAL

@@ -282,7 +282,8 @@ def test_the_openapi_document_covers_every_route(system):
                                           ("GET", "/v1/sessions/{sessionId}"),
                                           ("DELETE", "/v1/sessions/{sessionId}"),
                                           ("GET", "/v1/sessions/{sessionId}/log"), ("GET", "/v1/status"),
-                                          ("GET", "/v1/events")]}
+                                          ("GET", "/v1/events"), ("GET", "/v1/sessions/{sessionId}/events"),
+                                          ("GET", "/v1/runtimes")]}
     documented = {(m, p) for p, methods in spec["paths"].items() for m in methods}
     assert documented == served
 

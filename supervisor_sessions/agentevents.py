@@ -6,6 +6,8 @@ chunks are cut into lines here and each line is read by the runtime's adapter. W
 not trusted: lines are bounded, numbers checked, text cut (see agents/base.py), and nothing it writes can
 change a session's status. Usage and cost are the CLI's own report.
 """
+import time
+
 LINE_MAX = 1024 * 1024   # a longer line is skipped whole
 
 
@@ -16,7 +18,8 @@ class AgentStream:
         self.reader = adapter.reader()
         self.pending = b""
         self.skipping = False     # inside a line longer than LINE_MAX
-        self.usage = {"inputTokens": 0, "outputTokens": 0, "cachedTokens": 0, "costUsd": 0.0}
+        self.usage = {"inputTokens": 0, "outputTokens": 0, "cachedTokens": 0, "turns": 0, "costUsd": 0.0}
+        self.last_output = time.monotonic()
 
     def lines(self, data):
         """The complete lines that `data` ends."""
@@ -34,8 +37,8 @@ class AgentStream:
 
 class AgentOutput:
     """The streams of the live agent sessions. `emit(type, sid, **fields)` puts an event in the feed;
-    `change(sid, fields)` sets fields of the record (the events carry them as `set`, for readers of the
-    feed that keep records)."""
+    `change(sid, fields, result)` sets fields of the record (the events carry them as `set`, for readers of
+    the feed that keep records); `result` is the result event that changed them, if one did."""
 
     TYPES = ("message", "tool_call", "tool_result", "usage", "agent_state", "error", "result")
 
@@ -53,8 +56,14 @@ class AgentOutput:
         stream = self._streams.get(sid)
         if stream is None:
             return
+        stream.last_output = time.monotonic()
         for line in stream.lines(data):
             self._apply(sid, stream, stream.reader.read(line))
+
+    def quiet_for(self, sid):
+        """Seconds since the session's worker last wrote anything (None for a session not read here)."""
+        stream = self._streams.get(sid)
+        return None if stream is None else time.monotonic() - stream.last_output
 
     def end(self, sid):
         """The session's worker has ended: what its reader held back, and the stream goes."""
@@ -73,7 +82,7 @@ class AgentOutput:
                 changed["agentSessionId"] = stream.reader.session_id
                 self._named.add(sid)
             if kind == "usage":
-                for key in ("inputTokens", "outputTokens", "cachedTokens"):
+                for key in ("inputTokens", "outputTokens", "cachedTokens", "turns"):
                     stream.usage[key] += event[key]
                 stream.usage["costUsd"] = round(stream.usage["costUsd"] + event.get("costUsd", 0.0), 6)
                 changed["usage"] = dict(stream.usage)
@@ -82,6 +91,20 @@ class AgentOutput:
             elif kind == "result":
                 changed["agentState"] = "done"
             if changed:
-                self._change(sid, changed)
+                self._change(sid, changed, event if kind == "result" else None)
                 event["set"] = changed
             self._emit(kind, sid, **event)
+
+
+def over_budget(budget, usage):
+    """What of `budget` ({maxCostUsd, maxTokens, maxTurns}) the `usage` totals passed, in words ("" when
+    nothing or no usage yet)."""
+    if not budget or not usage:
+        return ""
+    spent = (("maxCostUsd", usage["costUsd"], "%.4g USD spent"),
+             ("maxTokens", usage["inputTokens"] + usage["outputTokens"], "%d tokens used"),
+             ("maxTurns", usage["turns"], "%d turns taken"))
+    for key, value, words in spent:
+        if key in budget and value > budget[key]:
+            return "%s, over its %s of %g" % (words % value, key, budget[key])
+    return ""

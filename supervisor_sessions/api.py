@@ -246,7 +246,10 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         fields = {"agent": spec.agent, "task": spec.task, "provider": spec.provider, "runtime": spec.runtime}
         fields.update({k: v for k, v in (("name", spec.name), ("env", spec.env), ("timeoutSeconds", spec.timeout_seconds),
                                          ("limits", spec.limits), ("gpus", spec.gpus), ("labels", spec.labels),
-                                         ("clientToken", spec.client_token), ("webhook", spec.webhook)) if v})
+                                         ("clientToken", spec.client_token), ("webhook", spec.webhook),
+                                         ("budget", spec.budget)) if v})
+        if spec.stall_seconds is not None:
+            fields["stallSeconds"] = spec.stall_seconds
         started = time.perf_counter()
         record = rpc().sessions.createSession(fields)
         metrics.spawns.observe(time.perf_counter() - started)

@@ -22,7 +22,7 @@ from supervisor.xmlrpc import Faults as SupervisorFaults
 from supervisor.xmlrpc import RPCError
 
 from . import API_VERSION, groups, procs, services
-from .agentevents import AgentOutput
+from .agentevents import AgentOutput, over_budget
 from .agents import ADAPTERS, adapter_for
 from .agents.installed import runtime_report
 from .confinement import Confinement
@@ -44,6 +44,7 @@ MAX_WAIT_SECONDS = 60           # the longest getEvents may wait for an event
 WAIT_RECHECK_SECONDS = 0.2      # how often (at most) a waiting getEvents looks at the clock
 IDEMPOTENCY_MS = 24 * 3600 * 1000  # how long a clientToken names the session it made
 MAX_EVENTS_PER_CALL = 1000
+TIMED_OUT = {"status": "failed", "cause": "timeout", "reason": "timeout"}
 _FAULT_NAMES = {v: k for k, v in vars(Faults).items() if not k.startswith("_")}
 _ENDED_STATES = (ProcessStates.EXITED, ProcessStates.STOPPED, ProcessStates.FATAL)
 
@@ -176,8 +177,8 @@ class SessionsNamespaceRPCInterface:
         self._records = {}        # every session, in creation order
         self._active = {}         # the queued and live ones, in creation order: what admission looks at
         self._stop_snapshots = {}
-        self._deadlines = {}      # session id -> time.time() by which its worker must have ended
-        self._timed_out = set()   # sessions being stopped because they ran too long
+        self._deadlines = {}      # session id -> (time.time() by which its worker must have ended, how it ends then)
+        self._ending = {}         # session id -> the status, cause and reason of a session we are stopping
         self._stopped_by = {}     # session id -> who asked to stop it (request, cleanup)
         self.confinement = None   # limits, sandbox, users and GPUs of workers: set up in _start
         self._tokens = {}         # clientToken -> the session it made
@@ -241,7 +242,7 @@ class SessionsNamespaceRPCInterface:
             update = state_change(process, new_state, event.expected, shutting_down,
                                   self._stopped_by.get(sid, "request"))
             if update and update["status"] == "running" and self._records[sid].get("timeoutSeconds"):
-                self._deadlines[sid] = time.time() + self._records[sid]["timeoutSeconds"]
+                self._set_deadline(sid, self._records[sid]["timeoutSeconds"], TIMED_OUT)
             if update and update["status"] in FINAL:
                 self._agent_output.end(sid)
                 if self._records[sid].get("agentState") not in (None, "done"):
@@ -249,9 +250,9 @@ class SessionsNamespaceRPCInterface:
                 self._deadlines.pop(sid, None)
                 self._stopped_by.pop(sid, None)
                 oom = update["status"] == "failed" and self.confinement.oom_reason(sid, self._records[sid])
-                if sid in self._timed_out:
-                    self._timed_out.discard(sid)
-                    update.update(status="failed", cause="timeout", reason="timeout")
+                ending = self._ending.pop(sid, None)
+                if ending:
+                    update.update(ending)
                 elif oom:
                     update.update(cause="oom", reason=oom)
             if update:
@@ -275,11 +276,20 @@ class SessionsNamespaceRPCInterface:
         except Exception:
             self._log.critical("sessions: agent output reader failed: %s" % traceback.format_exc())
 
-    def _set_agent_fields(self, sid, fields):
+    def _set_agent_fields(self, sid, fields, result):
         """Agent fields of a live session's record (agentState, usage, agentSessionId): kept in memory and
-        saved on the next tick or with the session's next status change."""
-        self._records[sid].update(fields)
+        saved on the next tick or with the session's next status change. A budget passed stops the
+        session; after its final `result` the CLI has a short grace to exit."""
+        record = self._records[sid]
+        record.update(fields)
         self._unsaved.add(sid)
+        over = over_budget(record.get("budget"), fields.get("usage"))
+        if over:
+            self._end(sid, {"status": "failed", "cause": "budget", "reason": "budget: " + over})
+        elif result is not None:
+            self._set_deadline(sid, self.settings.result_grace_seconds, {
+                "status": "completed" if result["ok"] else "failed", "cause": "exit",
+                "reason": "its CLI did not exit within %d s of its final result" % self.settings.result_grace_seconds})
 
     def _on_supervisor_running(self, event):
         """supervisord's main loop begins: start the sessions that were still queued when it stopped."""
@@ -293,6 +303,7 @@ class SessionsNamespaceRPCInterface:
         remove cgroups that were still busy, admit what waited for memory pressure to fall."""
         try:
             self._enforce_deadlines()
+            self._watch_agents()
             self.journal.sync()
             for sid in [sid for sid in self._unsaved if sid in self._records]:
                 self._save(sid)
@@ -308,15 +319,33 @@ class SessionsNamespaceRPCInterface:
         """Kill and remove what is left of an ended session's confinement; True when nothing is left."""
         return self.confinement.reclaim(sid, self._records.get(sid), self.store.session_dir(sid))
 
+    def _set_deadline(self, sid, seconds, ending):
+        """Stop the session in `seconds` (unless an earlier deadline holds), to end as `ending` says."""
+        when = time.time() + seconds
+        if sid not in self._deadlines or when < self._deadlines[sid][0]:
+            self._deadlines[sid] = (when, ending)
+
     def _enforce_deadlines(self):
         now = time.time()
-        for sid in [sid for sid, deadline in self._deadlines.items() if deadline <= now]:
-            del self._deadlines[sid]
-            process = self._process(sid)
-            if process is not None and process.get_state() in RUNNING_STATES:
-                self._log.warn("sessions: %s ran past its timeout; stopping it" % sid)
-                self._timed_out.add(sid)
-                self._stop_process(sid, process)
+        for sid in [sid for sid, (when, _) in self._deadlines.items() if when <= now]:
+            self._end(sid, self._deadlines.pop(sid)[1])
+
+    def _end(self, sid, ending):
+        """Stop a live session's worker, the session to end with `ending` (status, cause, reason)."""
+        process = self._process(sid)
+        if process is not None and process.get_state() in RUNNING_STATES and sid not in self._ending:
+            self._log.warn("sessions: stopping %s: %s" % (sid, ending["reason"]))
+            self._ending[sid] = ending
+            self._stop_process(sid, process)
+
+    def _watch_agents(self):
+        """Stop the agent sessions that have been working without a word for longer than their stallSeconds."""
+        for sid, record in list(self._active.items()):
+            stall = record.get("stallSeconds")
+            quiet = self._agent_output.quiet_for(sid)
+            if stall and quiet is not None and quiet > stall and record.get("agentState") == "working":
+                self._end(sid, {"status": "failed", "cause": "stalled",
+                                "reason": "stalled: no output for %d s while working" % int(quiet)})
 
     def _admissible(self, newcomer=None):
         """Ids of the queued sessions (and of `newcomer`, a record not stored yet) that may start now:
@@ -459,7 +488,9 @@ class SessionsNamespaceRPCInterface:
 
         spec holds agent, task and provider (strings), and optionally runtime (default agentic-flow),
         name (a label), env (a struct of strings for the worker's environment, never echoed back),
-        timeoutSeconds, limits {memoryMB, cpus, pids}, gpus, labels {name: value} and clientToken. The
+        timeoutSeconds, limits {memoryMB, cpus, pids}, gpus, labels {name: value}, clientToken, webhook
+        (a URL or {url, events}) and, for agent runtimes, budget {maxCostUsd, maxTokens, maxTurns} and
+        stallSeconds (see the README's Agents). The
         task reaches the worker out of band; it never enters a config file or a shell command line. Over
         MAX_CONCURRENT_SESSIONS, or while an exclusive resource, a worker user or the GPUs it needs are
         held, the session waits as queued; past MAX_QUEUED_SESSIONS it is refused (QUEUE_FULL). A spec
@@ -467,7 +498,7 @@ class SessionsNamespaceRPCInterface:
         returned, with replayed: true.
 
         @param struct spec  {agent, task, provider, runtime?, name?, env?, timeoutSeconds?, limits?, gpus?,
-                            labels?, clientToken?}
+                            labels?, clientToken?, webhook?, budget?, stallSeconds?}
         @return struct session  the session record (status queued, starting, running or failed)
         """
         if self.supervisord.options.mood < SupervisorStates.RUNNING:
@@ -504,6 +535,9 @@ class SessionsNamespaceRPCInterface:
             record["clientToken"] = spec.client_token
         if spec.webhook:
             record["webhook"] = spec.webhook
+        if adapter.capabilities.events:
+            record.update(budget=spec.budget, stallSeconds=self.settings.stall_seconds
+                          if spec.stall_seconds is None else spec.stall_seconds)
         session_env = {"SESSION_ID": sid, "SESSION_DIR": session_dir, "HOME": session_dir,
                        "SESSION_PORT": str(port), "PROXY_PORT": str(port),
                        "MCP_CONFIG": os.path.join(session_dir, ".mcp.json"), "SESSION_GPUS": str(spec.gpus),

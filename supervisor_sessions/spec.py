@@ -21,12 +21,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What XML 1.0, and so XML-RPC, cannot carry: C0 controls but tab, newline and carriage return.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus", "labels",
-          "clientToken", "webhook")
+          "clientToken", "webhook", "budget", "stallSeconds")
 _CLIENT_TOKEN = re.compile(r"\A[\x21-\x7e]{1,128}\Z")
 LABELS_MAX = 16
 LABEL_VALUE_MAX_CHARS = 128
 _LABEL_KEY = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._/-]{0,62}\Z")
 LIMIT_FIELDS = {"memoryMB": (16, 2 ** 31 - 1), "cpus": (0.01, 4096), "pids": (8, 4_194_304)}
+# What an agent may spend before it is stopped (failed, cause budget): its CLI's own report.
+BUDGET_FIELDS = {"maxCostUsd": (0.000001, 1e9), "maxTokens": (1, 10 ** 15), "maxTurns": (1, 10 ** 9)}
+_FRACTIONAL = frozenset({"cpus", "maxCostUsd"})
+STALL_MAX_SECONDS = 10 ** 7
 MAX_GPUS = 64
 # What a webhook receives: terminal (a state event whose status is final), or events of a type, or all.
 WEBHOOK_EVENTS = ("terminal", "created", "state", "removed", "all")
@@ -48,6 +52,8 @@ class SessionSpec:
     labels: dict = field(default_factory=dict)
     client_token: str = ""  # idempotency: the same token within a day gives the same session
     webhook: dict = field(default_factory=dict)  # {url, events} of the session's own receiver, or {}
+    budget: dict = field(default_factory=dict)   # of BUDGET_FIELDS
+    stall_seconds: int = None  # an agent working this long with no output is stopped (0: never; None: the default)
 
 
 def _text(spec, key, required=True):
@@ -114,25 +120,35 @@ def _number(value, integer):
     return (isinstance(value, int) or (not integer and isinstance(value, float))) and not isinstance(value, bool)
 
 
-def _limits(spec):
-    limits = spec.get("limits")
-    if limits is None:
+def _bounded(spec, name, fields):
+    """The struct `name` of the spec, each of its `fields` ({key: (low, high)}) a number in its bounds."""
+    given = spec.get(name)
+    if given is None:
         return {}
-    if not isinstance(limits, dict):
-        raise InvalidSpec("'limits' must be a struct of %s" % ", ".join(LIMIT_FIELDS))
-    unknown = sorted(str(k) for k in limits if k not in LIMIT_FIELDS)
+    if not isinstance(given, dict):
+        raise InvalidSpec("'%s' must be a struct of %s" % (name, ", ".join(fields)))
+    unknown = sorted(str(k) for k in given if k not in fields)
     if unknown:
-        raise InvalidSpec("unknown limit(s) %s; known: %s" % (", ".join(unknown)[:200], ", ".join(LIMIT_FIELDS)))
+        raise InvalidSpec("unknown field(s) of %s: %s; known: %s" % (name, ", ".join(unknown)[:200], ", ".join(fields)))
     checked = {}
-    for key, value in limits.items():
-        low, high = LIMIT_FIELDS[key]
+    for key, value in given.items():
+        low, high = fields[key]
         if value is None:
             continue
-        if not _number(value, key != "cpus") or not low <= value <= high:
-            raise InvalidSpec("limits.%s must be %s from %g to %g" % (
-                key, "a number" if key == "cpus" else "an integer", low, high))
+        if not _number(value, key not in _FRACTIONAL) or not low <= value <= high:
+            raise InvalidSpec("%s.%s must be %s from %g to %g" % (
+                name, key, "a number" if key in _FRACTIONAL else "an integer", low, high))
         checked[key] = value
     return checked
+
+
+def _stall_seconds(spec):
+    value = spec.get("stallSeconds")
+    if value is None:
+        return None
+    if not _number(value, True) or not 0 <= value <= STALL_MAX_SECONDS:
+        raise InvalidSpec("'stallSeconds' must be an integer from 0 (never) to %d" % STALL_MAX_SECONDS)
+    return value
 
 
 def _gpus(spec):
@@ -250,5 +266,6 @@ def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
         raise InvalidSpec("'name' must be at most %d characters without control characters" % NAME_MAX_CHARS)
     return SessionSpec(agent=_identifier(spec, "agent"), task=task, provider=_identifier(spec, "provider"),
                        runtime=runtime, name=name, env=_env(spec), timeout_seconds=_timeout(spec, timeout_max),
-                       limits=_limits(spec), gpus=_gpus(spec), labels=_labels(spec),
-                       client_token=_client_token(spec), webhook=_webhook(spec))
+                       limits=_bounded(spec, "limits", LIMIT_FIELDS), gpus=_gpus(spec), labels=_labels(spec),
+                       client_token=_client_token(spec), webhook=_webhook(spec),
+                       budget=_bounded(spec, "budget", BUDGET_FIELDS), stall_seconds=_stall_seconds(spec))

@@ -5,7 +5,7 @@ from .events import now_ms
 
 RECORD_FIELDS = ("sessionId", "name", "agent", "task", "provider", "runtime", "status", "reason",
                  "createdAt", "startTime", "endTime", "duration", "cause", "exitCode", "pid", "port", "timeoutSeconds",
-                 "limits", "gpus", "gpuDevices", "uid", "labels", "agentState", "usage", "agentSessionId",
+                 "limits", "gpus", "gpuDevices", "uid", "labels", "agentState", "usage", "agentSessionId", "budget", "stallSeconds",
                  "sessionDir", "logFile")
 
 

@@ -35,7 +35,8 @@ def test_a_claude_run_becomes_state_tool_call_result_message_usage_and_result():
     assert [e["type"] for e in events] == ["agent_state", "tool_call", "tool_result", "message", "usage", "result"]
     assert events[1] == {"type": "tool_call", "tool": "Bash", "input": "echo hi > a.txt", "callId": "toolu_1"}
     assert events[2] == {"type": "tool_result", "callId": "toolu_1", "ok": True, "output": "done"}
-    assert events[4] == {"type": "usage", "inputTokens": 100, "outputTokens": 20, "cachedTokens": 5, "costUsd": 0.25}
+    assert events[4] == {"type": "usage", "inputTokens": 100, "outputTokens": 20, "cachedTokens": 5, "turns": 2,
+                         "costUsd": 0.25}
     assert events[5] == {"type": "result", "ok": True, "text": "finished", "turns": 2}
     assert reader.session_id == "first-id"
 
@@ -68,7 +69,7 @@ def test_a_codex_run_becomes_events_with_its_turn_usage():
     assert [e["type"] for e in events] == ["agent_state", "tool_call", "tool_result", "message", "usage", "result"]
     assert events[1]["tool"] == "shell" and events[2] == {"type": "tool_result", "callId": "item_0", "ok": True,
                                                           "output": "hi\n"}
-    assert events[4] == {"type": "usage", "inputTokens": 10, "outputTokens": 4, "cachedTokens": 3}
+    assert events[4] == {"type": "usage", "inputTokens": 10, "outputTokens": 4, "cachedTokens": 3, "turns": 1}
     assert reader.session_id == "thread-1"
 
 
@@ -132,7 +133,7 @@ def test_lines_are_cut_from_chunks_and_a_line_over_the_limit_is_skipped_whole():
 def test_the_output_of_a_session_sets_the_record_fields_and_emits_events_with_what_they_set():
     emitted, changed = [], []
     output = AgentOutput(lambda kind, sid, **fields: emitted.append((kind, fields)),
-                         lambda sid, fields: changed.append(fields))
+                         lambda sid, fields, result: changed.append(fields))
     output.start("s", ADAPTERS["claude-code"])
     output.start("plain", adapter_for("shell"))
     data = "".join(json.dumps(obj) + "\n" for obj in CLAUDE_RUN).encode()
@@ -142,6 +143,6 @@ def test_the_output_of_a_session_sets_the_record_fields_and_emits_events_with_wh
     output.end("s")
     assert [kind for kind, _ in emitted] == ["agent_state", "tool_call", "tool_result", "message", "usage", "result"]
     assert emitted[0][1]["set"] == {"agentSessionId": "first-id", "agentState": "working"}
-    assert emitted[4][1]["set"] == {"usage": {"inputTokens": 100, "outputTokens": 20, "cachedTokens": 5,
+    assert emitted[4][1]["set"] == {"usage": {"inputTokens": 100, "outputTokens": 20, "cachedTokens": 5, "turns": 2,
                                               "costUsd": 0.25}}
     assert changed[-1] == {"agentState": "done"}

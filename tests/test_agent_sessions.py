@@ -20,7 +20,7 @@ def scripted(tmp_path_factory):
     overlay = tmp_path_factory.mktemp("templates")
     (overlay / "runtimes").mkdir()
     (overlay / "runtimes" / "claude-code.conf.j2").write_text(SCRIPTED_CLAUDE)
-    system = System(env={"SESSIONS_TEMPLATES_DIR": str(overlay)}).start()
+    system = System(env={"SESSIONS_TEMPLATES_DIR": str(overlay), "AGENT_RESULT_GRACE_SECONDS": "1"}).start()
     yield system
     system.stop()
 
@@ -48,7 +48,7 @@ def test_a_worker_s_structured_output_becomes_its_events_and_record_fields(scrip
          "total_cost_usd": 0.5, "usage": {"input_tokens": 3, "output_tokens": 4}}), runtime="claude-code")
     assert record["status"] == "completed" and record["agentState"] == "done"
     assert record["agentSessionId"] == "agent-1"
-    assert record["usage"] == {"inputTokens": 3, "outputTokens": 4, "cachedTokens": 0, "costUsd": 0.5}
+    assert record["usage"] == {"inputTokens": 3, "outputTokens": 4, "cachedTokens": 0, "turns": 1, "costUsd": 0.5}
     events = events_of(scripted, record["sessionId"])
     kinds = [e["type"] for e in events]
     assert [k for k in kinds if k not in ("created", "state")] == ["agent_state", "message", "usage", "result"]
@@ -67,7 +67,7 @@ def test_a_worker_that_forges_its_output_cannot_change_its_status_or_break_the_r
               "exit 3\n")
     record = scripted.run(script, runtime="claude-code", timeout=60)
     assert (record["status"], record["cause"], record["exitCode"]) == ("failed", "exit", 3)
-    assert record["usage"] == {"inputTokens": 0, "outputTokens": 0, "cachedTokens": 0, "costUsd": 0.0}
+    assert record["usage"] == {"inputTokens": 0, "outputTokens": 0, "cachedTokens": 0, "turns": 1, "costUsd": 0.0}
     events = events_of(scripted, record["sessionId"])
     assert [e["status"] for e in events if e["type"] == "state"][-1] == "failed"
     assert {e["sessionId"] for e in events} == {record["sessionId"]}
@@ -84,3 +84,54 @@ def test_a_plain_runtime_s_output_is_not_read_as_events(scripted):
     assert record.get("usage") is None and record.get("agentState") is None
     assert {e["type"] for e in events_of(scripted, record["sessionId"])} == {"created", "state"}
     assert record["status"] in FINAL
+
+
+RESULT = {"type": "result", "subtype": "success", "is_error": False, "num_turns": 1, "result": "fine",
+          "total_cost_usd": 0.6, "usage": {"input_tokens": 30, "output_tokens": 40}}
+
+
+@pytest.mark.parametrize("budget, words", [({"maxCostUsd": 0.5}, "0.6 USD spent, over its maxCostUsd of 0.5"),
+                                           ({"maxTokens": 50}, "70 tokens used, over its maxTokens of 50"),
+                                           ({"maxTurns": 1}, "2 turns taken, over its maxTurns of 1")])
+def test_an_agent_over_its_budget_is_stopped_and_fails_for_budget(scripted, budget, words):
+    script = emit({"type": "system", "subtype": "init", "session_id": "b"}, dict(RESULT, num_turns=2)) + \
+        "echo past-the-budget > after.txt; exec sleep 60\n"
+    record = scripted.run(script, runtime="claude-code", budget=budget, timeout=30)
+    assert (record["status"], record["cause"]) == ("failed", "budget"), record
+    assert record["reason"] == "budget: " + words and record["budget"] == budget
+
+
+def test_an_agent_within_its_budget_is_left_alone(scripted):
+    record = scripted.run(emit(RESULT), runtime="claude-code", budget={"maxCostUsd": 1, "maxTokens": 1000})
+    assert (record["status"], record["cause"]) == ("completed", "exit")
+
+
+def test_an_agent_working_without_a_word_past_its_stall_time_fails_stalled(scripted):
+    script = emit({"type": "system", "subtype": "init", "session_id": "s"}) + "exec sleep 60\n"
+    record = scripted.run(script, runtime="claude-code", stallSeconds=1, timeout=30)
+    assert (record["status"], record["cause"]) == ("failed", "stalled"), record
+    assert record["reason"].startswith("stalled: no output for") and record["stallSeconds"] == 1
+
+
+def test_a_stall_time_of_zero_never_stops_a_quiet_agent(scripted):
+    script = emit({"type": "system", "subtype": "init", "session_id": "q"}) + "sleep 7\n" + emit(RESULT)
+    record = scripted.run(script, runtime="claude-code", stallSeconds=0, timeout=30)
+    assert (record["status"], record["stallSeconds"]) == ("completed", 0)
+
+
+@pytest.mark.parametrize("result_ok, status", [(True, "completed"), (False, "failed")])
+def test_a_cli_that_lingers_after_its_result_is_stopped_and_ends_as_its_result_said(scripted, result_ok, status):
+    script = emit(dict(RESULT, is_error=not result_ok)) + "exec sleep 60\n"
+    record = scripted.run(script, runtime="claude-code", timeout=30)
+    assert (record["status"], record["cause"]) == (status, "exit"), record
+    assert "did not exit within 1 s of its final result" in record["reason"]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("budget", {"maxCostUsd": -1}), ("budget", {"maxTokens": 1.5}), ("budget", {"other": 1}), ("budget", "x"),
+    ("budget", {"maxTurns": True}), ("stallSeconds", -1), ("stallSeconds", "5"), ("stallSeconds", True),
+])
+def test_bad_guards_are_refused_naming_the_field(scripted, field, value):
+    body = {"agent": "a", "provider": "p", "task": "t", "runtime": "claude-code", field: value}
+    status, answer, _ = scripted.http("POST", "/v1/sessions", body)
+    assert status == 400 and field in answer["message"]

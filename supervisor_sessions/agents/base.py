@@ -3,8 +3,8 @@ its structured output (one JSON object a line) into normalized events. Stdlib on
 imports the adapters too.
 
 Normalized events (dicts with a `type`): message {role, text}, tool_call {tool, input, callId},
-tool_result {callId, ok, output}, usage {inputTokens, outputTokens, cachedTokens, costUsd?} (what one turn
-added), agent_state {state}, error {message}, result {ok, text, turns?}. Text is cut to a bounded size:
+tool_result {callId, ok, output}, usage {inputTokens, outputTokens, cachedTokens, turns, costUsd?} (what a
+turn added), agent_state {state}, error {message}, result {ok, text, turns?}. Text is cut to a bounded size:
 the log keeps everything as the CLI wrote it.
 """
 import json
@@ -53,9 +53,10 @@ def number(value):
     return value if 0 <= value < 1e18 else 0   # NaN and Infinity fail the comparison or the bound
 
 
-def usage(input_tokens=0, output_tokens=0, cached_tokens=0, cost_usd=None):
+def usage(input_tokens=0, output_tokens=0, cached_tokens=0, cost_usd=None, turns=1):
+    """A usage event: what one turn (or `turns` of the CLI's own counting) added."""
     event = {"type": "usage", "inputTokens": int(number(input_tokens)), "outputTokens": int(number(output_tokens)),
-             "cachedTokens": int(number(cached_tokens))}
+             "cachedTokens": int(number(cached_tokens)), "turns": int(number(turns))}
     if cost_usd is not None:
         event["costUsd"] = float(number(cost_usd))
     return event

@@ -36,7 +36,7 @@ class ClaudeReader(Reader):
             cost, self._cost = max(0.0, total - self._cost), max(total, self._cost)
             ok = not obj.get("is_error", False) and obj.get("subtype") == "success"
             return [usage(spent.get("input_tokens"), spent.get("output_tokens"),
-                          spent.get("cache_read_input_tokens"), cost),
+                          spent.get("cache_read_input_tokens"), cost, obj.get("num_turns", 1)),
                     {"type": "result", "ok": ok, "text": cut(obj.get("result") or obj.get("subtype") or ""),
                      "turns": int(number(obj.get("num_turns")))}]
         return []

@@ -14,8 +14,9 @@ LINE_MAX = 1024 * 1024   # a longer line is skipped whole
 class AgentStream:
     """One session's reader, the part of a line not complete yet, and what the record shows so far."""
 
-    def __init__(self, adapter):
+    def __init__(self, adapter, interactive):
         self.reader = adapter.reader()
+        self.after_result = "waiting_input" if interactive else "done"
         self.pending = b""
         self.skipping = False     # inside a line longer than LINE_MAX
         self.usage = {"inputTokens": 0, "outputTokens": 0, "cachedTokens": 0, "turns": 0, "costUsd": 0.0}
@@ -47,9 +48,10 @@ class AgentOutput:
         self._streams = {}
         self._named = set()       # sessions whose agentSessionId is set (the first one counts: resume needs it)
 
-    def start(self, sid, adapter):
+    def start(self, sid, adapter, interactive=False):
+        """Read the output of a session that starts now; an interactive one waits for input after a result."""
         if adapter.capabilities.events:
-            self._streams[sid] = AgentStream(adapter)
+            self._streams[sid] = AgentStream(adapter, interactive)
 
     def feed(self, sid, data):
         """A chunk of the session's output."""
@@ -89,7 +91,7 @@ class AgentOutput:
             elif kind == "agent_state":
                 changed["agentState"] = event["state"]
             elif kind == "result":
-                changed["agentState"] = "done"
+                changed["agentState"] = stream.after_result
             if changed:
                 self._change(sid, changed, event if kind == "result" else None)
                 event["set"] = changed

@@ -84,7 +84,7 @@ def _query_bool(name):
     return raw in ("true", "1", "yes")
 
 
-def _read_json_body():
+def _read_json_body(expected="agent, task and provider"):
     environ = bottle.request.environ
     try:
         declared = int(environ.get("CONTENT_LENGTH") or 0)
@@ -100,7 +100,7 @@ def _read_json_body():
     except (UnicodeDecodeError, ValueError) as e:
         raise ApiError(400, "the body is not valid UTF-8 JSON: %s" % str(e)[:120]) from None
     if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object with agent, task and provider")
+        raise ApiError(400, "the body must be a JSON object with %s" % expected)
     return body
 
 
@@ -250,6 +250,10 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
                                          ("budget", spec.budget)) if v})
         if spec.stall_seconds is not None:
             fields["stallSeconds"] = spec.stall_seconds
+        if spec.interactive:
+            fields["interactive"] = True
+        if spec.idle_timeout_seconds:
+            fields["idleTimeoutSeconds"] = spec.idle_timeout_seconds
         started = time.perf_counter()
         record = rpc().sessions.createSession(fields)
         metrics.spawns.observe(time.perf_counter() - started)
@@ -342,6 +346,24 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         bottle.response.set_header("X-Accel-Buffering", "no")
         return _follow(lambda at: read_log_part(sid, at, LOG_CHUNK), lambda: read_record(sid), offset, sse,
                        disconnected, followers)
+
+    @app.post("/v1/sessions/<sid>/messages")
+    def send_message(sid):
+        body = _read_json_body("text")
+        if set(body) != {"text"} or not isinstance(body["text"], str) or not body["text"].strip():
+            raise ApiError(400, "the body must be {\"text\": \"...\"} with some text")
+        rpc().sessions.sendMessage(_session_id(sid), body["text"])
+        return _json(202, {"sessionId": sid, "status": "accepted"})
+
+    @app.post("/v1/sessions/<sid>/interrupt")
+    def interrupt(sid):
+        rpc().sessions.interruptSession(_session_id(sid))
+        return _json(202, {"sessionId": sid, "status": "interrupting"})
+
+    @app.post("/v1/sessions/<sid>/close")
+    def close(sid):
+        rpc().sessions.closeSession(_session_id(sid))
+        return _json(202, {"sessionId": sid, "status": "closing"})
 
     @app.get("/v1/runtimes")
     def runtimes():

@@ -12,6 +12,7 @@ class Faults:
     STORAGE_FULL = 1004       # the disk refused a write (full, quota, read-only)
     QUEUE_FULL = 1005         # MAX_QUEUED_SESSIONS sessions already wait
     EVENTS_GONE = 1006        # the events asked for are older than the journal keeps
+    NOT_CAPABLE = 1007        # the session (its runtime, or how it was created) cannot do what was asked
     INTERNAL = 1099           # a bug of ours; the message carries the traceback's last line
 
 
@@ -25,6 +26,7 @@ HTTP_STATUS = {
     Faults.STORAGE_FULL: 507,
     Faults.QUEUE_FULL: 429,
     Faults.EVENTS_GONE: 410,
+    Faults.NOT_CAPABLE: 409,
     Faults.INTERNAL: 500,
 }
 
@@ -57,6 +59,10 @@ class StorageFull(SessionError):
 
 class QueueFull(SessionError):
     code = Faults.QUEUE_FULL
+
+
+class NotCapable(SessionError):
+    code = Faults.NOT_CAPABLE
 
 
 class EventsGone(SessionError):

@@ -118,6 +118,18 @@ def openapi_document(version):
                                 "type": "object", "required": ["url"], "additionalProperties": False,
                                 "properties": {"url": _WEBHOOK_URL, "events": {
                                     "type": "array", "minItems": 1, "items": {"enum": list(WEBHOOK_EVENTS)}}}}]},
+                "budget": {"type": "object", "additionalProperties": False,
+                           "description": "agents: stop it (failed, cause budget) once its own report passes one",
+                           "properties": {"maxCostUsd": {"type": "number", "exclusiveMinimum": 0},
+                                          "maxTokens": {"type": "integer", "minimum": 1},
+                                          "maxTurns": {"type": "integer", "minimum": 1}}},
+                "stallSeconds": {"type": "integer", "minimum": 0,
+                                 "description": "agents: stop one working with no output this long (failed, "
+                                                "cause stalled); 0 never; default AGENT_STALL_SECONDS"},
+                "interactive": {"type": "boolean", "description": "keep the agent's input open for messages "
+                                                                   "(runtimes that support input)"},
+                "idleTimeoutSeconds": {"type": "integer", "minimum": 1,
+                                       "description": "an interactive session with no message this long closes"},
             }},
         "Accepted": {"type": "object", "required": ["sessionId", "status", "message", "sessionDir", "logFile"],
                      "properties": {"sessionId": {"type": "string", "format": "uuid"},
@@ -238,6 +250,20 @@ def openapi_document(version):
                                "its agent did, in seq order; a page as JSON, or a stream (text/event-stream with "
                                "`id: <seq>` so Last-Event-ID resumes; application/x-ndjson)",
                     "parameters": feed_parameters, "responses": feed_responses}},
+        "/v1/sessions/{sessionId}/messages": {
+            "post": {"summary": "The next message for an interactive session's agent (a turn of its own)",
+                     "parameters": [sid], "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {"type": "object", "required": ["text"], "additionalProperties": False,
+                                    "properties": {"text": {"type": "string", "minLength": 1}}}}}},
+                     "responses": {"202": {"description": "queued"}, **_errors(400, 401, 404, 409, 503)}}},
+        "/v1/sessions/{sessionId}/interrupt": {
+            "post": {"summary": "Stop the current turn of an interactive session; it lives on for the next message",
+                     "parameters": [sid], "responses": {"202": {"description": "interrupting"},
+                                                         **_errors(401, 404, 409, 503)}}},
+        "/v1/sessions/{sessionId}/close": {
+            "post": {"summary": "Close an interactive session's input: it ends after the current turn",
+                     "parameters": [sid], "responses": {"202": {"description": "closing"},
+                                                         **_errors(401, 404, 409, 503)}}},
         "/v1/runtimes": {
             "get": {"summary": "Every runtime: installed or not, its version, what it supports",
                     "responses": {"200": {"description": "runtimes", "content": _json_content("Runtimes")},

@@ -27,7 +27,7 @@ from .agents import ADAPTERS, adapter_for
 from .agents.installed import runtime_report
 from .confinement import Confinement
 from .events import ACTIVE, FINAL, INTERRUPTED, LIVE, STATUSES, STOPPED_BY, now_ms, spawn_failure, state_change, stopped_by
-from .faults import Faults, InvalidSpec, NoSuchSession, QueueFull, SessionActive, SessionError
+from .faults import Faults, InvalidSpec, NoSuchSession, NotCapable, QueueFull, SessionActive, SessionError
 from .journal import Journal
 from .jsonlog import EventLog
 from .logtail import read_log
@@ -35,7 +35,8 @@ from .longpoll import Waiters
 from .naming import group_name, is_session_id, new_session_id, session_id_of_group
 from .render import Renderer
 from .settings import Settings
-from .spec import check_label, parse_spec
+from .spec import TASK_MAX_BYTES, check_label, parse_spec
+from .agents.base import cut
 from .store import SessionStore, atomic_write
 
 TIME_FIELDS = ("createdAt", "startTime", "endTime")
@@ -179,6 +180,7 @@ class SessionsNamespaceRPCInterface:
         self._stop_snapshots = {}
         self._deadlines = {}      # session id -> (time.time() by which its worker must have ended, how it ends then)
         self._ending = {}         # session id -> the status, cause and reason of a session we are stopping
+        self._idle = {}           # interactive session id -> time.time() at which its input is closed
         self._stopped_by = {}     # session id -> who asked to stop it (request, cleanup)
         self.confinement = None   # limits, sandbox, users and GPUs of workers: set up in _start
         self._tokens = {}         # clientToken -> the session it made
@@ -248,6 +250,7 @@ class SessionsNamespaceRPCInterface:
                 if self._records[sid].get("agentState") not in (None, "done"):
                     update["agentState"] = "done"
                 self._deadlines.pop(sid, None)
+                self._idle.pop(sid, None)
                 self._stopped_by.pop(sid, None)
                 oom = update["status"] == "failed" and self.confinement.oom_reason(sid, self._records[sid])
                 ending = self._ending.pop(sid, None)
@@ -286,6 +289,8 @@ class SessionsNamespaceRPCInterface:
         over = over_budget(record.get("budget"), fields.get("usage"))
         if over:
             self._end(sid, {"status": "failed", "cause": "budget", "reason": "budget: " + over})
+        elif result is not None and record.get("interactive"):
+            self._idle[sid] = time.time() + record["idleTimeoutSeconds"]
         elif result is not None:
             self._set_deadline(sid, self.settings.result_grace_seconds, {
                 "status": "completed" if result["ok"] else "failed", "cause": "exit",
@@ -329,6 +334,9 @@ class SessionsNamespaceRPCInterface:
         now = time.time()
         for sid in [sid for sid, (when, _) in self._deadlines.items() if when <= now]:
             self._end(sid, self._deadlines.pop(sid)[1])
+        for sid in [sid for sid, when in self._idle.items() if when <= now]:
+            del self._idle[sid]
+            self._close_input(sid)
 
     def _end(self, sid, ending):
         """Stop a live session's worker, the session to end with `ending` (status, cause, reason)."""
@@ -397,7 +405,9 @@ class SessionsNamespaceRPCInterface:
             self._update(sid, spawn_failure("its launch spec cannot be read: %s" % e))
             return
         self._update(sid, dict(grant, status="starting"))
-        self._agent_output.start(sid, adapter_for(self._records[sid]["runtime"]))
+        record = self._records[sid]
+        adapter = adapter_for(record["runtime"])
+        self._agent_output.start(sid, adapter, record.get("interactive", False))
         try:
             if from_event:
                 process.spawn()
@@ -406,6 +416,11 @@ class SessionsNamespaceRPCInterface:
         except RPCError as e:
             if self._records[sid]["status"] in LIVE:
                 self._update(sid, spawn_failure("could not spawn: %s" % e.text))
+        if record.get("interactive") and record["status"] in LIVE:
+            try:
+                self._write_input(sid, adapter.message(record["task"]))  # the first message is the task
+            except NotCapable as e:
+                self._log.warn("sessions: %s" % e.message)
 
     def _emit(self, event_type, sid, **fields):
         """One change of a session: into the journal (the change feed, with the session's labels) and the
@@ -431,6 +446,30 @@ class SessionsNamespaceRPCInterface:
         self._save(sid)
         if record["status"] in FINAL:
             self._detach(sid)
+
+    def _write_input(self, sid, data):
+        """Give `data` to a live session's worker on its stdin (supervisord's pipe)."""
+        process = self._process(sid)
+        try:
+            if process is None:
+                raise OSError("no process")
+            process.write(data)
+        except OSError:
+            raise NotCapable("session %s's input is closed" % sid) from None
+
+    def _close_input(self, sid):
+        """Close a live session's stdin, so its agent ends after the current turn. supervisord keeps the
+        pipe open for the process's whole life and only marks a dispatcher closed, so the fd is closed here
+        and forgotten by the process (nothing closes it twice, nothing polls it)."""
+        process = self._process(sid)
+        fd = process.pipes.get("stdin") if process is not None and process.pipes else None
+        if fd is None:
+            return
+        dispatcher = process.dispatchers.pop(fd, None)
+        if dispatcher is not None:
+            dispatcher.close()
+        process.pipes["stdin"] = None
+        os.close(fd)
 
     def _save(self, sid):
         self._unsaved.discard(sid)
@@ -514,8 +553,11 @@ class SessionsNamespaceRPCInterface:
         port = self._free_port()
         command = self._launcher(sid)
         adapter = adapter_for(spec.runtime)
+        if spec.interactive and not adapter.capabilities.input:
+            raise InvalidSpec("runtime %s cannot take messages: interactive needs the 'input' capability "
+                              "(see GET /v1/runtimes)" % spec.runtime)
         rendered = self.renderer.render(spec.runtime, {
-            "agent_events": adapter.capabilities.events,
+            "agent_events": adapter.capabilities.events, "interactive": spec.interactive,
             "session_id": sid, "group": group, "session_dir": session_dir,
             "task_file": self.store.task_file(sid), "log_file": self.settings.log_file(sid),
             "agent": spec.agent, "task": spec.task, "provider": spec.provider, "name": spec.name,
@@ -538,6 +580,9 @@ class SessionsNamespaceRPCInterface:
         if adapter.capabilities.events:
             record.update(budget=spec.budget, stallSeconds=self.settings.stall_seconds
                           if spec.stall_seconds is None else spec.stall_seconds)
+        if spec.interactive:
+            record.update(interactive=True, idleTimeoutSeconds=spec.idle_timeout_seconds
+                          or self.settings.idle_timeout_seconds)
         session_env = {"SESSION_ID": sid, "SESSION_DIR": session_dir, "HOME": session_dir,
                        "SESSION_PORT": str(port), "PROXY_PORT": str(port),
                        "MCP_CONFIG": os.path.join(session_dir, ".mcp.json"), "SESSION_GPUS": str(spec.gpus),
@@ -550,7 +595,7 @@ class SessionsNamespaceRPCInterface:
                   "env": spec.env, "sessionEnv": session_env, "mcpSource": self.settings.mcp_config,
                   "mcpForms": list(rendered.mcp_forms), "task": spec.task, "taskFile": self.store.task_file(sid),
                   "formSettings": {adapter.settings_form: adapter.form_settings(worker_view)}
-                  if adapter.settings_form else {}}
+                  if adapter.settings_form else {}, "interactive": spec.interactive}
         launch.update(self.confinement.launch_spec(limits, spec.gpus, worker_path))
         self.store.create(sid, launch, record)
         self._records[sid] = self._active[sid] = record
@@ -780,6 +825,57 @@ class SessionsNamespaceRPCInterface:
         events = self.journal.since(since, limit)
         next_seq = events[-1]["seq"] + 1 if events else min(max(since, self.journal.oldest), self.journal.next_seq)
         return [[_wire_event(e) for e in events], next_seq]
+
+    @_guarded
+    def sendMessage(self, sessionId, text):
+        """Give a running interactive session's agent its next message (a turn of its own, queued after
+        the current one).
+
+        @param string sessionId  the session id
+        @param string text       the message
+        @return boolean result   always true unless a fault is raised (NOT_CAPABLE: not interactive, or
+                                 its input is closed)
+        """
+        record = self._interactive(sessionId)
+        if not isinstance(text, str) or not text.strip() or len(text.encode("utf-8")) > TASK_MAX_BYTES:
+            raise InvalidSpec("text must be a non-empty string of at most %d bytes" % TASK_MAX_BYTES)
+        self._write_input(sessionId, adapter_for(record["runtime"]).message(text))
+        self._idle.pop(sessionId, None)
+        self._emit("message", sessionId, role="user", text=cut(text))
+        return True
+
+    @_guarded
+    def interruptSession(self, sessionId):
+        """Stop an interactive session's current turn; the session lives on for the next message.
+
+        @param string sessionId  the session id
+        @return boolean result   always true unless a fault is raised
+        """
+        record = self._interactive(sessionId)
+        self._write_input(sessionId, adapter_for(record["runtime"]).interrupt("interrupt-%d" % now_ms()))
+        return True
+
+    @_guarded
+    def closeSession(self, sessionId):
+        """Close an interactive session's input: its agent finishes the current turn and the session ends.
+
+        @param string sessionId  the session id
+        @return boolean result   always true unless a fault is raised
+        """
+        self._interactive(sessionId)
+        self._idle.pop(sessionId, None)
+        self._close_input(sessionId)
+        return True
+
+    def _interactive(self, sid):
+        """The record of a live interactive session, else a fault that says what it is."""
+        record = self._record(sid)
+        if not record.get("interactive"):
+            raise NotCapable("session %s is not interactive (create it with interactive: true, on a runtime "
+                             "that supports input)" % sid)
+        if record["status"] not in LIVE:
+            raise NotCapable("session %s is %s: it takes no messages" % (sid, record["status"]))
+        return record
 
     @_guarded
     def listRuntimes(self):

@@ -21,7 +21,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What XML 1.0, and so XML-RPC, cannot carry: C0 controls but tab, newline and carriage return.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus", "labels",
-          "clientToken", "webhook", "budget", "stallSeconds")
+          "clientToken", "webhook", "budget", "stallSeconds", "interactive", "idleTimeoutSeconds")
 _CLIENT_TOKEN = re.compile(r"\A[\x21-\x7e]{1,128}\Z")
 LABELS_MAX = 16
 LABEL_VALUE_MAX_CHARS = 128
@@ -54,6 +54,8 @@ class SessionSpec:
     webhook: dict = field(default_factory=dict)  # {url, events} of the session's own receiver, or {}
     budget: dict = field(default_factory=dict)   # of BUDGET_FIELDS
     stall_seconds: int = None  # an agent working this long with no output is stopped (0: never; None: the default)
+    interactive: bool = False  # the agent's input stays open for more messages
+    idle_timeout_seconds: int = None  # an interactive session with no message this long closes (None: the default)
 
 
 def _text(spec, key, required=True):
@@ -140,6 +142,22 @@ def _bounded(spec, name, fields):
                 name, key, "a number" if key in _FRACTIONAL else "an integer", low, high))
         checked[key] = value
     return checked
+
+
+def _flag(spec, key):
+    value = spec.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidSpec("'%s' must be true or false" % key)
+    return value
+
+
+def _idle_timeout(spec):
+    value = spec.get("idleTimeoutSeconds")
+    if value is None:
+        return None
+    if not _number(value, True) or not 1 <= value <= STALL_MAX_SECONDS:
+        raise InvalidSpec("'idleTimeoutSeconds' must be an integer from 1 to %d" % STALL_MAX_SECONDS)
+    return value
 
 
 def _stall_seconds(spec):
@@ -268,4 +286,5 @@ def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
                        runtime=runtime, name=name, env=_env(spec), timeout_seconds=_timeout(spec, timeout_max),
                        limits=_bounded(spec, "limits", LIMIT_FIELDS), gpus=_gpus(spec), labels=_labels(spec),
                        client_token=_client_token(spec), webhook=_webhook(spec),
-                       budget=_bounded(spec, "budget", BUDGET_FIELDS), stall_seconds=_stall_seconds(spec))
+                       budget=_bounded(spec, "budget", BUDGET_FIELDS), stall_seconds=_stall_seconds(spec),
+                       interactive=_flag(spec, "interactive"), idle_timeout_seconds=_idle_timeout(spec))

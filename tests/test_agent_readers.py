@@ -121,7 +121,7 @@ def test_long_texts_are_cut_in_events():
 
 
 def test_lines_are_cut_from_chunks_and_a_line_over_the_limit_is_skipped_whole():
-    stream = AgentStream(ADAPTERS["claude-code"])
+    stream = AgentStream(ADAPTERS["claude-code"], interactive=False)
     assert list(stream.lines(b'{"a": ')) == []
     assert list(stream.lines(b'1}\n{"b"')) == ['{"a": 1}']
     assert list(stream.lines(b': 2}\n')) == ['{"b": 2}']

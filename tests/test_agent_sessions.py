@@ -135,3 +135,40 @@ def test_bad_guards_are_refused_naming_the_field(scripted, field, value):
     body = {"agent": "a", "provider": "p", "task": "t", "runtime": "claude-code", field: value}
     status, answer, _ = scripted.http("POST", "/v1/sessions", body)
     assert status == 400 and field in answer["message"]
+
+
+def test_messages_to_a_session_that_is_not_interactive_are_409_naming_why(scripted):
+    sid = scripted.spawn("exec sleep 30")["sessionId"]
+    for path, body in (("messages", {"text": "hi"}), ("interrupt", None), ("close", None)):
+        status, answer, _ = scripted.http("POST", "/v1/sessions/%s/%s" % (sid, path), body)
+        assert status == 409 and "not interactive" in answer["message"], answer
+    scripted.rpc().sessions.stopSession(sid)
+
+
+def test_an_interactive_session_on_a_runtime_without_input_is_refused(scripted):
+    status, answer, _ = scripted.http("POST", "/v1/sessions", {"agent": "a", "provider": "p", "task": "t",
+                                                              "runtime": "codex", "interactive": True})
+    assert status == 400 and "'input' capability" in answer["message"]
+
+
+@pytest.mark.parametrize("body", [{}, {"text": ""}, {"text": 5}, {"text": "x", "more": 1}, ["text"]])
+def test_a_bad_message_body_is_400(scripted, body):
+    sid = scripted.spawn("exec sleep 30")["sessionId"]
+    status, answer, _ = scripted.http("POST", "/v1/sessions/%s/messages" % sid, body)
+    assert status == 400, answer
+    scripted.rpc().sessions.stopSession(sid)
+
+
+def test_an_interactive_scripted_agent_gets_its_task_then_each_message_on_stdin(scripted):
+    script = ("while read -r line; do printf '%s\\n' \"$line\" >> got.jsonl; "
+              "printf '%s\\n' '{\"type\": \"result\", \"subtype\": \"success\", \"is_error\": false}'; done\n")
+    record = scripted.spawn(script, runtime="claude-code", interactive=True, idleTimeoutSeconds=2)
+    sid = record["sessionId"]
+    assert record["interactive"] is True and record["idleTimeoutSeconds"] == 2
+    scripted.wait_status(sid, {"running"})
+    assert scripted.http("POST", "/v1/sessions/%s/messages" % sid, {"text": "second <msg>"})[0] == 202
+    final = scripted.wait_status(sid, FINAL, timeout=30)   # the idle timeout closes its input: read ends
+    assert final["status"] == "completed"
+    with open(record["sessionDir"] + "/got.jsonl") as f:
+        got = [json.loads(line) for line in f]
+    assert [g["message"]["content"] for g in got] == [script, "second <msg>"]

@@ -7,7 +7,7 @@ import pytest
 from supervisor_sessions.standin import Script, StandIn, Step
 
 import agent_clis
-from conftest import System
+from conftest import FINAL, System, wait_for
 
 pytestmark = pytest.mark.agents
 
@@ -104,3 +104,47 @@ def test_a_shell_session_has_no_agent_fields(agents):
     assert shown["agentState"] is None and shown["usage"] is None
     assert not [e for e in session_events(agents, record["sessionId"]) if e["type"] not in ("created", "state")]
 
+
+
+def wait_agent(system, sid, predicate, message):
+    def check():
+        record = system.rpc().sessions.getSession(sid)
+        return predicate(record) and record
+    return wait_for(check, timeout=90, message=message)
+
+
+def results_of(system, sid):
+    return of_type(session_events(system, sid), "result")
+
+
+def test_an_interactive_session_takes_three_messages_as_three_turns_and_waits_between(agents, standin):
+    standin.script = Script([Step.text("one"), Step.text("two"), Step.text("three")])
+    sid = agents.spawn("first", runtime="claude-code", interactive=True)["sessionId"]
+    for turn, text in enumerate(["second", "third", None], start=1):
+        wait_for(lambda: len(results_of(agents, sid)) == turn, timeout=90, message="turn %d's result" % turn)
+        record = wait_agent(agents, sid, lambda r: r.get("agentState") == "waiting_input", "waiting_input")
+        assert record["status"] == "running"
+        if text:
+            status, body, _ = agents.http("POST", "/v1/sessions/%s/messages" % sid, {"text": text})
+            assert status == 202, body
+    assert len(standin.turns) >= 3
+    assert agents.http("POST", "/v1/sessions/%s/close" % sid)[0] == 202
+    record = agents.wait_status(sid, FINAL, timeout=60)
+    assert record["status"] == "completed", record
+    said = [e["text"] for e in of_type(session_events(agents, sid), "message") if e["role"] == "assistant"]
+    assert said == ["one", "two", "three"]
+
+
+def test_an_interrupt_stops_a_slow_turn_and_the_session_lives_on_for_the_next_message(agents, standin):
+    standin.script = Script([Step.text("too slow", delay=30), Step.text("after the interrupt")])
+    sid = agents.spawn("take your time", runtime="claude-code", interactive=True)["sessionId"]
+    wait_for(lambda: standin.turns, timeout=60, message="the slow turn to reach the stand-in")
+    assert agents.http("POST", "/v1/sessions/%s/interrupt" % sid)[0] == 202
+    wait_for(lambda: results_of(agents, sid), timeout=30, message="the interrupted turn's result")
+    assert results_of(agents, sid)[0]["ok"] is False
+    assert agents.rpc().sessions.getSession(sid)["status"] == "running"
+    assert agents.http("POST", "/v1/sessions/%s/messages" % sid, {"text": "go on"})[0] == 202
+    wait_for(lambda: len(results_of(agents, sid)) == 2, timeout=60, message="the next turn's result")
+    assert results_of(agents, sid)[1]["ok"]
+    agents.http("POST", "/v1/sessions/%s/close" % sid)
+    assert agents.wait_status(sid, FINAL, timeout=60)["status"] == "completed"

@@ -283,7 +283,9 @@ def test_the_openapi_document_covers_every_route(system):
                                           ("DELETE", "/v1/sessions/{sessionId}"),
                                           ("GET", "/v1/sessions/{sessionId}/log"), ("GET", "/v1/status"),
                                           ("GET", "/v1/events"), ("GET", "/v1/sessions/{sessionId}/events"),
-                                          ("GET", "/v1/runtimes")]}
+                                          ("GET", "/v1/runtimes"), ("POST", "/v1/sessions/{sessionId}/messages"),
+                                          ("POST", "/v1/sessions/{sessionId}/interrupt"),
+                                          ("POST", "/v1/sessions/{sessionId}/close")]}
     documented = {(m, p) for p, methods in spec["paths"].items() for m in methods}
     assert documented == served
 

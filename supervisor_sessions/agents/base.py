@@ -108,3 +108,11 @@ class Adapter:
     def form_settings(self, env):
         """Settings the runtime's own config files need (merged into its MCP forms), from the worker's env."""
         return {}
+
+    def message(self, text):
+        """The bytes that give a running agent its next user message (capabilities.input)."""
+        raise NotImplementedError
+
+    def interrupt(self, request_id):
+        """The bytes that stop the agent's current turn (capabilities.interrupt)."""
+        raise NotImplementedError

@@ -1,5 +1,9 @@
 """Claude Code (`claude -p ... --output-format stream-json --verbose`): system/init, assistant and user
-messages with content blocks, and a result with the run's usage and its cumulative cost."""
+messages with content blocks, and a result with the run's usage and its cumulative cost. With
+`--input-format stream-json` it reads user messages and control requests (interrupt) on stdin and stays
+alive between turns."""
+import json
+
 from .base import Adapter, Capabilities, Reader, cut, number, summary, usage
 
 
@@ -42,8 +46,20 @@ class ClaudeReader(Reader):
         return []
 
 
-ADAPTER = Adapter(
+class ClaudeAdapter(Adapter):
+    def message(self, text):
+        return _line({"type": "user", "message": {"role": "user", "content": text}})
+
+    def interrupt(self, request_id):
+        return _line({"type": "control_request", "request_id": request_id, "request": {"subtype": "interrupt"}})
+
+
+def _line(obj):
+    return (json.dumps(obj) + "\n").encode("utf-8")
+
+
+ADAPTER = ClaudeAdapter(
     runtime="claude-code", program="claude", package="@anthropic-ai/claude-code",
-    capabilities=Capabilities(events=True, usage=True, cost=True, resume=True),
+    capabilities=Capabilities(events=True, usage=True, cost=True, input=True, interrupt=True),
     endpoint_env=("ANTHROPIC_BASE_URL",), env={"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
     reader=ClaudeReader)

@@ -4,7 +4,7 @@ from supervisor import xmlrpc as supervisor_xmlrpc
 
 from supervisor_sessions import faults
 from supervisor_sessions.faults import (HTTP_STATUS, SUPERVISOR_SHUTDOWN_STATE, Faults, InvalidSpec, NoSuchSession,
-                                        EventsGone, QueueFull, SessionActive, SessionError, StorageFull)
+                                        EventsGone, NotCapable, QueueFull, SessionActive, SessionError, StorageFull)
 
 
 def codes(cls):
@@ -46,6 +46,7 @@ def test_http_statuses_cover_exactly_our_codes_and_supervisors_shutdown():
 @pytest.mark.parametrize("error, code", [
     (SessionError, Faults.INTERNAL), (InvalidSpec, Faults.INVALID_SPEC), (NoSuchSession, Faults.NO_SUCH_SESSION),
     (SessionActive, Faults.SESSION_ACTIVE), (StorageFull, Faults.STORAGE_FULL), (QueueFull, Faults.QUEUE_FULL),
+    (NotCapable, Faults.NOT_CAPABLE),
 ])
 def test_each_session_error_carries_its_code_and_message(error, code):
     raised = error("what went wrong")

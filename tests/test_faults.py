@@ -62,5 +62,5 @@ def test_events_gone_names_the_oldest_seq_still_kept():
 def test_every_session_error_subclass_in_the_module_is_covered():
     subclasses = {cls for cls in vars(faults).values()
                   if isinstance(cls, type) and issubclass(cls, SessionError) and cls is not SessionError}
-    assert subclasses == {InvalidSpec, NoSuchSession, SessionActive, StorageFull, QueueFull, EventsGone}
+    assert subclasses == {InvalidSpec, NoSuchSession, SessionActive, StorageFull, QueueFull, EventsGone, NotCapable}
     assert len({cls.code for cls in subclasses}) == len(subclasses)

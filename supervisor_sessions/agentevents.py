@@ -38,13 +38,14 @@ class AgentStream:
 
 class AgentOutput:
     """The streams of the live agent sessions. `emit(type, sid, **fields)` puts an event in the feed;
-    `change(sid, fields, result)` sets fields of the record (the events carry them as `set`, for readers of
-    the feed that keep records); `result` is the result event that changed them, if one did."""
+    `on_event(sid, type, event, changed)` hears of each event first (with its private `_` fields) and of the
+    record fields it changes (the feed's event carries those as `set`, for readers that keep records)."""
 
-    TYPES = ("message", "tool_call", "tool_result", "usage", "agent_state", "error", "result")
+    TYPES = ("message", "tool_call", "tool_result", "usage", "agent_state", "error", "result", "approval_request",
+             "approval_decision")
 
-    def __init__(self, emit, change):
-        self._emit, self._change = emit, change
+    def __init__(self, emit, on_event):
+        self._emit, self._on_event = emit, on_event
         self._streams = {}
         self._named = set()       # sessions whose agentSessionId is set (the first one counts: resume needs it)
 
@@ -92,10 +93,13 @@ class AgentOutput:
                 changed["agentState"] = event["state"]
             elif kind == "result":
                 changed["agentState"] = stream.after_result
+            elif kind == "approval_request":
+                changed["agentState"] = "waiting_approval"
+            self._on_event(sid, kind, event, changed)
+            shown = {k: v for k, v in event.items() if not k.startswith("_")}
             if changed:
-                self._change(sid, changed, event if kind == "result" else None)
-                event["set"] = changed
-            self._emit(kind, sid, **event)
+                shown["set"] = changed
+            self._emit(kind, sid, **shown)
 
 
 def over_budget(budget, usage):

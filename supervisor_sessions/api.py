@@ -254,6 +254,8 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
             fields["interactive"] = True
         if spec.idle_timeout_seconds:
             fields["idleTimeoutSeconds"] = spec.idle_timeout_seconds
+        if spec.approvals != "auto":
+            fields["approvals"] = spec.approvals
         started = time.perf_counter()
         record = rpc().sessions.createSession(fields)
         metrics.spawns.observe(time.perf_counter() - started)
@@ -364,6 +366,20 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
     def close(sid):
         rpc().sessions.closeSession(_session_id(sid))
         return _json(202, {"sessionId": sid, "status": "closing"})
+
+    @app.get("/v1/sessions/<sid>/approvals")
+    def approvals(sid):
+        pending = rpc().sessions.listApprovals(_session_id(sid))
+        return {"approvals": [dict(r, since=int(r["since"])) for r in pending]}
+
+    @app.post("/v1/sessions/<sid>/approvals/<request_id>")
+    def answer_approval(sid, request_id):
+        body = _read_json_body("decision (allow or deny) and an optional message")
+        if set(body) - {"decision", "message"} or body.get("decision") not in ("allow", "deny") \
+                or not isinstance(body.get("message", ""), str):
+            raise ApiError(400, "the body must be {\"decision\": \"allow\" or \"deny\", \"message\"?: text}")
+        rpc().sessions.answerApproval(_session_id(sid), request_id, body["decision"], body.get("message", ""))
+        return {"sessionId": sid, "requestId": request_id, "decision": body["decision"]}
 
     @app.get("/v1/runtimes")
     def runtimes():

@@ -128,6 +128,8 @@ def openapi_document(version):
                                                 "cause stalled); 0 never; default AGENT_STALL_SECONDS"},
                 "interactive": {"type": "boolean", "description": "keep the agent's input open for messages "
                                                                    "(runtimes that support input)"},
+                "approvals": {"enum": ["auto", "ask", "deny"], "description": "auto: tools run without asking; "
+                              "ask: each waits for a decision (runtimes that support approvals); deny: none runs"},
                 "idleTimeoutSeconds": {"type": "integer", "minimum": 1,
                                        "description": "an interactive session with no message this long closes"},
             }},
@@ -264,6 +266,22 @@ def openapi_document(version):
             "post": {"summary": "Close an interactive session's input: it ends after the current turn",
                      "parameters": [sid], "responses": {"202": {"description": "closing"},
                                                          **_errors(401, 404, 409, 503)}}},
+        "/v1/sessions/{sessionId}/approvals": {
+            "get": {"summary": "The permission requests the session's agent waits on (approvals: ask)",
+                    "parameters": [sid], "responses": {"200": {"description": "pending requests", "content": {
+                        "application/json": {"schema": {"type": "object", "properties": {"approvals": {
+                            "type": "array", "items": {"type": "object", "properties": {
+                                "requestId": {"type": "string"}, "tool": {"type": "string"},
+                                "input": {"type": "string"}, "since": {"type": "integer"}}}}}}}}},
+                        **_errors(401, 404, 503)}}},
+        "/v1/sessions/{sessionId}/approvals/{requestId}": {
+            "post": {"summary": "Allow or deny one permission request",
+                     "parameters": [sid, {"name": "requestId", "in": "path", "required": True,
+                                          "schema": {"type": "string"}}],
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["decision"], "additionalProperties": False,
+                         "properties": {"decision": {"enum": ["allow", "deny"]}, "message": {"type": "string"}}}}}},
+                     "responses": {"200": {"description": "answered"}, **_errors(400, 401, 404, 409, 503)}}},
         "/v1/runtimes": {
             "get": {"summary": "Every runtime: installed or not, its version, what it supports",
                     "responses": {"200": {"description": "runtimes", "content": _json_content("Runtimes")},

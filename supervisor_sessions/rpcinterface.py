@@ -185,7 +185,8 @@ class SessionsNamespaceRPCInterface:
         self.confinement = None   # limits, sandbox, users and GPUs of workers: set up in _start
         self._tokens = {}         # clientToken -> the session it made
         self._waiters = Waiters(supervisord.options.get_socket_map(), WAIT_RECHECK_SECONDS)
-        self._agent_output = AgentOutput(self._emit, self._set_agent_fields)
+        self._agent_output = AgentOutput(self._emit, self._on_agent_event)
+        self._approvals = {}      # session id -> {request id: a permission request its agent waits on}
         self._unsaved = set()     # sessions whose agent fields changed since their meta was saved
 
     # ---- life cycle inside supervisord -------------------------------------------------------------
@@ -251,6 +252,7 @@ class SessionsNamespaceRPCInterface:
                     update["agentState"] = "done"
                 self._deadlines.pop(sid, None)
                 self._idle.pop(sid, None)
+                self._approvals.pop(sid, None)
                 self._stopped_by.pop(sid, None)
                 oom = update["status"] == "failed" and self.confinement.oom_reason(sid, self._records[sid])
                 ending = self._ending.pop(sid, None)
@@ -279,22 +281,43 @@ class SessionsNamespaceRPCInterface:
         except Exception:
             self._log.critical("sessions: agent output reader failed: %s" % traceback.format_exc())
 
-    def _set_agent_fields(self, sid, fields, result):
-        """Agent fields of a live session's record (agentState, usage, agentSessionId): kept in memory and
-        saved on the next tick or with the session's next status change. A budget passed stops the
-        session; after its final `result` the CLI has a short grace to exit."""
+    def _on_agent_event(self, sid, kind, event, changed):
+        """What an agent session's event means for its record and its guards (see AgentOutput). Changed
+        fields are kept in memory and saved on the next tick or with the next status change; a budget
+        passed stops the session; a permission request waits for a decision; after a result an
+        interactive session waits for input, one that asked for approvals has its input closed, and a
+        CLI that does not exit gets a short grace."""
         record = self._records[sid]
-        record.update(fields)
-        self._unsaved.add(sid)
-        over = over_budget(record.get("budget"), fields.get("usage"))
+        if changed:
+            record.update(changed)
+            self._unsaved.add(sid)
+        over = over_budget(record.get("budget"), changed.get("usage"))
         if over:
             self._end(sid, {"status": "failed", "cause": "budget", "reason": "budget: " + over})
-        elif result is not None and record.get("interactive"):
+        elif kind == "approval_request":
+            self._approvals.setdefault(sid, {})[event["requestId"]] = {
+                "requestId": event["requestId"], "tool": event["tool"], "input": event["input"], "since": now_ms(),
+                "fullInput": event["_input"], "deadline": time.time() + self.settings.approval_timeout_seconds}
+        elif kind == "result" and record.get("interactive"):
             self._idle[sid] = time.time() + record["idleTimeoutSeconds"]
-        elif result is not None:
+        elif kind == "result":
+            if record.get("approvals") == "ask":
+                self._close_input(sid)   # its input was only for the answers: the run is over
             self._set_deadline(sid, self.settings.result_grace_seconds, {
-                "status": "completed" if result["ok"] else "failed", "cause": "exit",
+                "status": "completed" if event["ok"] else "failed", "cause": "exit",
                 "reason": "its CLI did not exit within %d s of its final result" % self.settings.result_grace_seconds})
+
+    def _decide(self, sid, request, allow, message, by):
+        """Answer a pending permission request of a session's agent; `by` is request or timeout."""
+        self._approvals.get(sid, {}).pop(request["requestId"], None)
+        adapter = adapter_for(self._records[sid]["runtime"])
+        self._write_input(sid, adapter.decision(request["requestId"], allow, message, request["fullInput"]))
+        self._emit("approval_decision", sid, requestId=request["requestId"], decision="allow" if allow else "deny",
+                   by=by)
+        if not self._approvals.get(sid):
+            self._records[sid]["agentState"] = "working"
+            self._unsaved.add(sid)
+            self._emit("agent_state", sid, state="working", set={"agentState": "working"})
 
     def _on_supervisor_running(self, event):
         """supervisord's main loop begins: start the sessions that were still queued when it stopped."""
@@ -337,6 +360,13 @@ class SessionsNamespaceRPCInterface:
         for sid in [sid for sid, when in self._idle.items() if when <= now]:
             del self._idle[sid]
             self._close_input(sid)
+        for sid, pending in list(self._approvals.items()):
+            for request in [r for r in pending.values() if r["deadline"] <= now]:
+                try:
+                    self._decide(sid, request, False, "no decision within %d s" % self.settings.approval_timeout_seconds,
+                                 "timeout")
+                except NotCapable:
+                    pending.pop(request["requestId"], None)
 
     def _end(self, sid, ending):
         """Stop a live session's worker, the session to end with `ending` (status, cause, reason)."""
@@ -416,7 +446,7 @@ class SessionsNamespaceRPCInterface:
         except RPCError as e:
             if self._records[sid]["status"] in LIVE:
                 self._update(sid, spawn_failure("could not spawn: %s" % e.text))
-        if record.get("interactive") and record["status"] in LIVE:
+        if (record.get("interactive") or record.get("approvals") == "ask") and record["status"] in LIVE:
             try:
                 self._write_input(sid, adapter.message(record["task"]))  # the first message is the task
             except NotCapable as e:
@@ -556,8 +586,12 @@ class SessionsNamespaceRPCInterface:
         if spec.interactive and not adapter.capabilities.input:
             raise InvalidSpec("runtime %s cannot take messages: interactive needs the 'input' capability "
                               "(see GET /v1/runtimes)" % spec.runtime)
+        if spec.approvals not in adapter.approval_modes:
+            raise InvalidSpec("runtime %s cannot honour approvals %r; it can: %s"
+                              % (spec.runtime, spec.approvals, ", ".join(adapter.approval_modes)))
         rendered = self.renderer.render(spec.runtime, {
             "agent_events": adapter.capabilities.events, "interactive": spec.interactive,
+            "approvals": spec.approvals,
             "session_id": sid, "group": group, "session_dir": session_dir,
             "task_file": self.store.task_file(sid), "log_file": self.settings.log_file(sid),
             "agent": spec.agent, "task": spec.task, "provider": spec.provider, "name": spec.name,
@@ -578,7 +612,7 @@ class SessionsNamespaceRPCInterface:
         if spec.webhook:
             record["webhook"] = spec.webhook
         if adapter.capabilities.events:
-            record.update(budget=spec.budget, stallSeconds=self.settings.stall_seconds
+            record.update(budget=spec.budget, approvals=spec.approvals, stallSeconds=self.settings.stall_seconds
                           if spec.stall_seconds is None else spec.stall_seconds)
         if spec.interactive:
             record.update(interactive=True, idleTimeoutSeconds=spec.idle_timeout_seconds
@@ -595,7 +629,8 @@ class SessionsNamespaceRPCInterface:
                   "env": spec.env, "sessionEnv": session_env, "mcpSource": self.settings.mcp_config,
                   "mcpForms": list(rendered.mcp_forms), "task": spec.task, "taskFile": self.store.task_file(sid),
                   "formSettings": {adapter.settings_form: adapter.form_settings(worker_view)}
-                  if adapter.settings_form else {}, "interactive": spec.interactive}
+                  if adapter.settings_form else {},
+                  "interactive": spec.interactive or spec.approvals == "ask"}   # stdin stays a pipe
         launch.update(self.confinement.launch_spec(limits, spec.gpus, worker_path))
         self.store.create(sid, launch, record)
         self._records[sid] = self._active[sid] = record
@@ -865,6 +900,39 @@ class SessionsNamespaceRPCInterface:
         self._interactive(sessionId)
         self._idle.pop(sessionId, None)
         self._close_input(sessionId)
+        return True
+
+    @_guarded
+    def listApprovals(self, sessionId):
+        """Return the permission requests a session's agent waits on (approvals: ask).
+
+        @param string sessionId  the session id
+        @return array requests   [{requestId, tool, input (a summary), since (ms)}], oldest first
+        """
+        self._record(sessionId)
+        return [{k: (float(v) if k == "since" else v) for k, v in r.items() if k in ("requestId", "tool", "input", "since")}
+                for r in self._approvals.get(sessionId, {}).values()]
+
+    @_guarded
+    def answerApproval(self, sessionId, requestId, decision, message=""):
+        """Answer a permission request of a session's agent: allow runs the tool, deny tells the model no
+        (with `message`).
+
+        @param string sessionId  the session id
+        @param string requestId  the request's id (see listApprovals)
+        @param string decision   allow or deny
+        @param string message    why, for a deny (optional)
+        @return boolean result   always true unless a fault is raised (NO_SUCH_SESSION: no such request)
+        """
+        self._record(sessionId)
+        if decision not in ("allow", "deny"):
+            raise InvalidSpec("decision must be allow or deny")
+        if not isinstance(message, str) or len(message) > 2000:
+            raise InvalidSpec("message must be a string of at most 2000 characters")
+        request = self._approvals.get(sessionId, {}).get(requestId) if isinstance(requestId, str) else None
+        if request is None:
+            raise NoSuchSession("session %s waits on no permission request %r" % (sessionId, str(requestId)[:100]))
+        self._decide(sessionId, request, decision == "allow", message, "request")
         return True
 
     def _interactive(self, sid):

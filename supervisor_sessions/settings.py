@@ -106,6 +106,7 @@ class Settings:
     stall_seconds: int = 600          # an agent working with no output this long is stopped (0: never)
     result_grace_seconds: int = 10    # a one-shot agent still running this long after its result is stopped
     idle_timeout_seconds: int = 600   # an interactive agent with no message this long has its input closed
+    approval_timeout_seconds: int = 300   # a permission request with no decision this long is denied
     templates_overlay: str = ""
     cleanup_interval: int = 3600
     client_timeout: int = 60
@@ -156,6 +157,7 @@ class Settings:
             stall_seconds=_number(env, "AGENT_STALL_SECONDS", 600, 0, 10 ** 7),
             result_grace_seconds=_number(env, "AGENT_RESULT_GRACE_SECONDS", 10, 1, 3600),
             idle_timeout_seconds=_number(env, "AGENT_IDLE_TIMEOUT_SECONDS", 600, 1, 10 ** 7),
+            approval_timeout_seconds=_number(env, "APPROVAL_TIMEOUT_SECONDS", 300, 1, 10 ** 7),
             templates_overlay=env.get("SESSIONS_TEMPLATES_DIR") or os.path.join(home, "templates"),
             cleanup_interval=_number(env, "CLEANUP_INTERVAL", 3600, 1, 10 ** 7),
             client_timeout=_number(env, "MANAGEMENT_API_CLIENT_TIMEOUT", 60, 1, 3600),

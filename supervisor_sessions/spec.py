@@ -21,7 +21,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What XML 1.0, and so XML-RPC, cannot carry: C0 controls but tab, newline and carriage return.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus", "labels",
-          "clientToken", "webhook", "budget", "stallSeconds", "interactive", "idleTimeoutSeconds")
+          "clientToken", "webhook", "budget", "stallSeconds", "interactive", "idleTimeoutSeconds", "approvals")
+# auto: tools run without asking (the sandbox is the boundary); ask: each waits for a decision; deny: none runs
+APPROVAL_MODES = ("auto", "ask", "deny")
 _CLIENT_TOKEN = re.compile(r"\A[\x21-\x7e]{1,128}\Z")
 LABELS_MAX = 16
 LABEL_VALUE_MAX_CHARS = 128
@@ -56,6 +58,7 @@ class SessionSpec:
     stall_seconds: int = None  # an agent working this long with no output is stopped (0: never; None: the default)
     interactive: bool = False  # the agent's input stays open for more messages
     idle_timeout_seconds: int = None  # an interactive session with no message this long closes (None: the default)
+    approvals: str = "auto"  # of APPROVAL_MODES
 
 
 def _text(spec, key, required=True):
@@ -142,6 +145,13 @@ def _bounded(spec, name, fields):
                 name, key, "a number" if key in _FRACTIONAL else "an integer", low, high))
         checked[key] = value
     return checked
+
+
+def _approvals(spec):
+    value = spec.get("approvals", "auto")
+    if value not in APPROVAL_MODES:
+        raise InvalidSpec("'approvals' must be one of %s" % ", ".join(APPROVAL_MODES))
+    return value
 
 
 def _flag(spec, key):
@@ -287,4 +297,5 @@ def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
                        limits=_bounded(spec, "limits", LIMIT_FIELDS), gpus=_gpus(spec), labels=_labels(spec),
                        client_token=_client_token(spec), webhook=_webhook(spec),
                        budget=_bounded(spec, "budget", BUDGET_FIELDS), stall_seconds=_stall_seconds(spec),
-                       interactive=_flag(spec, "interactive"), idle_timeout_seconds=_idle_timeout(spec))
+                       interactive=_flag(spec, "interactive"), idle_timeout_seconds=_idle_timeout(spec),
+                       approvals=_approvals(spec))

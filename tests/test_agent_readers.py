@@ -133,7 +133,7 @@ def test_lines_are_cut_from_chunks_and_a_line_over_the_limit_is_skipped_whole():
 def test_the_output_of_a_session_sets_the_record_fields_and_emits_events_with_what_they_set():
     emitted, changed = [], []
     output = AgentOutput(lambda kind, sid, **fields: emitted.append((kind, fields)),
-                         lambda sid, fields, result: changed.append(fields))
+                         lambda sid, kind, event, fields: fields and changed.append(fields))
     output.start("s", ADAPTERS["claude-code"])
     output.start("plain", adapter_for("shell"))
     data = "".join(json.dumps(obj) + "\n" for obj in CLAUDE_RUN).encode()

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import FINAL
+from conftest import FINAL, wait_for
 
 SCRIPTED_CLAUDE = """{% extends "session.conf.j2" %}
 {% set argv = ["bash", "--noprofile", "--norc", task_file] %}
@@ -172,3 +172,68 @@ def test_an_interactive_scripted_agent_gets_its_task_then_each_message_on_stdin(
     with open(record["sessionDir"] + "/got.jsonl") as f:
         got = [json.loads(line) for line in f]
     assert [g["message"]["content"] for g in got] == [script, "second <msg>"]
+
+
+ASKING = ("read -r task\n"
+          "printf '%s\\n' '{\"type\": \"control_request\", \"request_id\": \"req-1\", \"request\": {\"subtype\": "
+          "\"can_use_tool\", \"tool_name\": \"Bash\", \"input\": {\"command\": \"echo " + "x" * 300 + "\"}}}'\n"
+          "read -r answer; printf '%s\\n' \"$answer\" > answer.json\n"
+          "printf '%s\\n' '{\"type\": \"result\", \"subtype\": \"success\", \"is_error\": false}'\n"
+          "read -r more || echo input-closed > closed.txt\n")
+
+
+def answer_of(record):
+    with open(record["sessionDir"] + "/answer.json") as f:
+        return json.loads(f.read())["response"]
+
+
+@pytest.mark.parametrize("decision, message", [("allow", None), ("deny", "not that one")])
+def test_a_permission_request_waits_for_a_decision_and_the_agent_gets_it(scripted, decision, message):
+    sid = scripted.spawn(ASKING, runtime="claude-code", approvals="ask")["sessionId"]
+    wait_for(lambda: scripted.rpc().sessions.getSession(sid).get("agentState") == "waiting_approval",
+             message="waiting_approval")
+    status, body, _ = scripted.http("GET", "/v1/sessions/%s/approvals" % sid)
+    assert status == 200 and [(r["requestId"], r["tool"]) for r in body["approvals"]] == [("req-1", "Bash")]
+    assert len(body["approvals"][0]["input"]) <= 200   # a summary; the agent gets the whole input back
+    answer = {"decision": decision} if message is None else {"decision": decision, "message": message}
+    assert scripted.http("POST", "/v1/sessions/%s/approvals/req-1" % sid, answer)[0] == 200
+    record = scripted.wait_status(sid, FINAL, timeout=30)
+    assert record["status"] == "completed", record
+    response = answer_of(record)
+    assert response["request_id"] == "req-1"
+    if decision == "allow":
+        assert response["response"] == {"behavior": "allow", "updatedInput": {"command": "echo " + "x" * 300}}
+    else:
+        assert response["response"] == {"behavior": "deny", "message": "not that one"}
+    with open(record["sessionDir"] + "/closed.txt") as f:   # its input closed after the result
+        assert f.read() == "input-closed\n"
+    decided = [e for e in events_of(scripted, sid) if e["type"] == "approval_decision"]
+    assert [(e["requestId"], e["decision"], e["by"]) for e in decided] == [("req-1", decision, "request")]
+    assert scripted.http("POST", "/v1/sessions/%s/approvals/req-1" % sid, answer)[0] == 404   # answered already
+
+
+def test_a_permission_request_left_unanswered_is_denied_at_its_timeout(make_system, tmp_path):
+    overlay = tmp_path / "templates"
+    (overlay / "runtimes").mkdir(parents=True)
+    (overlay / "runtimes" / "claude-code.conf.j2").write_text(SCRIPTED_CLAUDE)
+    system = make_system(env={"SESSIONS_TEMPLATES_DIR": str(overlay), "APPROVAL_TIMEOUT_SECONDS": "1"}).start()
+    record = system.run(ASKING, runtime="claude-code", approvals="ask", timeout=30)
+    assert answer_of(record)["response"] == {"behavior": "deny", "message": "no decision within 1 s"}
+    decided = [e for e in events_of(system, record["sessionId"]) if e["type"] == "approval_decision"]
+    assert [(e["decision"], e["by"]) for e in decided] == [("deny", "timeout")]
+
+
+@pytest.mark.parametrize("runtime, approvals", [("codex", "ask"), ("shell", "deny"), ("claude-code", "sometimes")])
+def test_approvals_a_runtime_cannot_honour_are_refused(scripted, runtime, approvals):
+    status, answer, _ = scripted.http("POST", "/v1/sessions", {"agent": "a", "provider": "p", "task": "t",
+                                                              "runtime": runtime, "approvals": approvals})
+    assert status == 400 and "approvals" in answer["message"]
+
+
+@pytest.mark.parametrize("body", [{}, {"decision": "maybe"}, {"decision": "allow", "extra": 1},
+                                  {"decision": "deny", "message": 5}])
+def test_a_bad_decision_is_400(scripted, body):
+    sid = scripted.spawn("exec sleep 30")["sessionId"]
+    status, answer, _ = scripted.http("POST", "/v1/sessions/%s/approvals/req-1" % sid, body)
+    assert status == 400, answer
+    scripted.rpc().sessions.stopSession(sid)

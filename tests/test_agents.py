@@ -148,3 +148,22 @@ def test_an_interrupt_stops_a_slow_turn_and_the_session_lives_on_for_the_next_me
     assert results_of(agents, sid)[1]["ok"]
     agents.http("POST", "/v1/sessions/%s/close" % sid)
     assert agents.wait_status(sid, FINAL, timeout=60)["status"] == "completed"
+
+
+@pytest.mark.parametrize("decision", ["allow", "deny"])
+def test_approvals_ask_holds_the_real_claude_s_tool_until_a_decision(agents, standin, decision):
+    standin.script = Script([Step.shell("echo approved > proof.txt"), Step.text("finished")])
+    record = agents.spawn("make the proof", runtime="claude-code", approvals="ask")
+    sid = record["sessionId"]
+    wait_agent(agents, sid, lambda r: r.get("agentState") == "waiting_approval", "waiting_approval")
+    pending = agents.http("GET", "/v1/sessions/%s/approvals" % sid)[1]["approvals"]
+    assert len(pending) == 1 and pending[0]["tool"] == "Bash" and "echo approved" in pending[0]["input"]
+    assert not os.path.exists(os.path.join(record["sessionDir"], "proof.txt"))
+    status, body, _ = agents.http("POST", "/v1/sessions/%s/approvals/%s" % (sid, pending[0]["requestId"]),
+                                  {"decision": decision, "message": "no, thanks"})
+    assert status == 200, body
+    final = agents.wait_status(sid, FINAL, timeout=90)
+    assert final["status"] == "completed", (final, agents.log(sid)[-2000:])
+    assert os.path.exists(os.path.join(record["sessionDir"], "proof.txt")) == (decision == "allow")
+    results = of_type(session_events(agents, sid), "tool_result")
+    assert results and results[0]["ok"] == (decision == "allow")

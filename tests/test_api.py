@@ -236,6 +236,8 @@ V1_REQUESTS = {  # every /v1 route and method; {sid} is a running session
     "message": ("POST", "/v1/sessions/{sid}/messages"),
     "interrupt": ("POST", "/v1/sessions/{sid}/interrupt"),
     "close": ("POST", "/v1/sessions/{sid}/close"),
+    "approvals": ("GET", "/v1/sessions/{sid}/approvals"),
+    "approve": ("POST", "/v1/sessions/{sid}/approvals/" + UNKNOWN_ID),
     "runtimes": ("GET", "/v1/runtimes"),
     "events stream": ("GET", "/v1/events?since=0&type=state"),
     "head list": ("HEAD", "/v1/sessions"),

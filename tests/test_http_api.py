@@ -285,7 +285,9 @@ def test_the_openapi_document_covers_every_route(system):
                                           ("GET", "/v1/events"), ("GET", "/v1/sessions/{sessionId}/events"),
                                           ("GET", "/v1/runtimes"), ("POST", "/v1/sessions/{sessionId}/messages"),
                                           ("POST", "/v1/sessions/{sessionId}/interrupt"),
-                                          ("POST", "/v1/sessions/{sessionId}/close")]}
+                                          ("POST", "/v1/sessions/{sessionId}/close"),
+                                          ("GET", "/v1/sessions/{sessionId}/approvals"),
+                                          ("POST", "/v1/sessions/{sessionId}/approvals/{requestId}")]}
     documented = {(m, p) for p, methods in spec["paths"].items() for m in methods}
     assert documented == served
 

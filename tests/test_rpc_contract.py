@@ -7,9 +7,9 @@ from supervisor_sessions.faults import Faults
 
 from conftest import FINAL, wait_for
 
-METHODS = ["closeSession", "countSessions", "createSession", "getAPIVersion", "getEvents", "getIsolation", "getSession",
-           "interruptSession", "listRuntimes", "listServices", "listSessions", "removeSession", "sendMessage",
-           "stopSession", "tailSessionLog"]
+METHODS = ["answerApproval", "closeSession", "countSessions", "createSession", "getAPIVersion", "getEvents",
+           "getIsolation", "getSession", "interruptSession", "listApprovals", "listRuntimes", "listServices",
+           "listSessions", "removeSession", "sendMessage", "stopSession", "tailSessionLog"]
 
 
 def test_every_public_method_is_listed_and_documented(system):

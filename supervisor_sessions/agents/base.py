@@ -3,7 +3,8 @@ its structured output (one JSON object a line) into normalized events. Stdlib on
 imports the adapters too.
 
 Normalized events (dicts with a `type`): message {role, text}, tool_call {tool, input, callId},
-tool_result {callId, ok, output}, usage {inputTokens, outputTokens, cachedTokens, turns, costUsd?} (what a
+tool_result {callId, ok, output}, approval_request {requestId, tool, input} (with the whole input under
+`_input`, for the plugin alone), usage {inputTokens, outputTokens, cachedTokens, turns, costUsd?} (what a
 turn added), agent_state {state}, error {message}, result {ok, text, turns?}. Text is cut to a bounded size:
 the log keeps everything as the CLI wrote it.
 """
@@ -103,6 +104,7 @@ class Adapter:
     endpoint_env: tuple = ()        # provider endpoint variables, passed to the worker like its keys
     env: dict = field(default_factory=dict)   # variables every worker of this runtime gets
     settings_form: str = ""         # the MCP form (see mcp.py) that is this runtime's whole config file
+    approval_modes: tuple = ("auto",)   # the `approvals` its template can honour (see spec.APPROVAL_MODES)
     reader: type = Reader
 
     def form_settings(self, env):
@@ -115,4 +117,8 @@ class Adapter:
 
     def interrupt(self, request_id):
         """The bytes that stop the agent's current turn (capabilities.interrupt)."""
+        raise NotImplementedError
+
+    def decision(self, request_id, allow, message, tool_input):
+        """The bytes that answer a permission request (capabilities.approvals)."""
         raise NotImplementedError

@@ -17,6 +17,12 @@ class ClaudeReader(Reader):
         message = obj.get("message") if isinstance(obj.get("message"), dict) else {}
         blocks = [b for b in message.get("content", []) if isinstance(b, dict)] \
             if isinstance(message.get("content"), list) else []
+        request = obj.get("request") if isinstance(obj.get("request"), dict) else {}
+        if kind == "control_request" and request.get("subtype") == "can_use_tool":
+            tool_input = request.get("input") if isinstance(request.get("input"), dict) else {}
+            return [{"type": "approval_request", "requestId": cut(obj.get("request_id", ""), 100),
+                     "tool": cut(request.get("tool_name", ""), 100), "input": summary(tool_input),
+                     "_input": tool_input}]
         if kind == "system" and obj.get("subtype") == "init":
             self._saw_session(obj.get("session_id"))
             return [{"type": "agent_state", "state": "working"}]
@@ -53,6 +59,12 @@ class ClaudeAdapter(Adapter):
     def interrupt(self, request_id):
         return _line({"type": "control_request", "request_id": request_id, "request": {"subtype": "interrupt"}})
 
+    def decision(self, request_id, allow, message, tool_input):
+        answer = {"behavior": "allow", "updatedInput": tool_input} if allow else \
+            {"behavior": "deny", "message": message or "denied by the controller"}
+        return _line({"type": "control_response", "response": {"subtype": "success", "request_id": request_id,
+                                                               "response": answer}})
+
 
 def _line(obj):
     return (json.dumps(obj) + "\n").encode("utf-8")
@@ -60,6 +72,7 @@ def _line(obj):
 
 ADAPTER = ClaudeAdapter(
     runtime="claude-code", program="claude", package="@anthropic-ai/claude-code",
-    capabilities=Capabilities(events=True, usage=True, cost=True, input=True, interrupt=True),
+    capabilities=Capabilities(events=True, usage=True, cost=True, input=True, interrupt=True, approvals=True),
+    approval_modes=("auto", "ask", "deny"),
     endpoint_env=("ANTHROPIC_BASE_URL",), env={"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
     reader=ClaudeReader)

@@ -64,4 +64,4 @@ class CodexAdapter(Adapter):
 ADAPTER = CodexAdapter(
     runtime="codex", program="codex", package="@openai/codex",
     capabilities=Capabilities(events=True, usage=True, resume=True),
-    endpoint_env=("OPENAI_BASE_URL",), settings_form="codex", reader=CodexReader)
+    endpoint_env=("OPENAI_BASE_URL",), settings_form="codex", approval_modes=("auto", "deny"), reader=CodexReader)

@@ -50,4 +50,4 @@ ADAPTER = GeminiAdapter(
     runtime="gemini-cli", program="gemini", package="@google/gemini-cli",
     capabilities=Capabilities(events=True, usage=True),
     endpoint_env=("GOOGLE_GEMINI_BASE_URL",), env={"GEMINI_CLI_TRUST_WORKSPACE": "true"},
-    settings_form="gemini", reader=GeminiReader)
+    settings_form="gemini", approval_modes=("auto", "deny"), reader=GeminiReader)

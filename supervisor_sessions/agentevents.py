@@ -14,8 +14,9 @@ LINE_MAX = 1024 * 1024   # a longer line is skipped whole
 class AgentStream:
     """One session's reader, the part of a line not complete yet, and what the record shows so far."""
 
-    def __init__(self, adapter, interactive):
+    def __init__(self, adapter, interactive, price):
         self.reader = adapter.reader()
+        self.price = price        # (input, output) USD per million tokens, for a CLI that reports no cost
         self.after_result = "waiting_input" if interactive else "done"
         self.pending = b""
         self.skipping = False     # inside a line longer than LINE_MAX
@@ -44,15 +45,16 @@ class AgentOutput:
     TYPES = ("message", "tool_call", "tool_result", "usage", "agent_state", "error", "result", "approval_request",
              "approval_decision")
 
-    def __init__(self, emit, on_event):
+    def __init__(self, emit, on_event, prices=None):
         self._emit, self._on_event = emit, on_event
+        self._prices = prices or {}
         self._streams = {}
         self._named = set()       # sessions whose agentSessionId is set (the first one counts: resume needs it)
 
     def start(self, sid, adapter, interactive=False):
         """Read the output of a session that starts now; an interactive one waits for input after a result."""
         if adapter.capabilities.events:
-            self._streams[sid] = AgentStream(adapter, interactive)
+            self._streams[sid] = AgentStream(adapter, interactive, self._prices.get(adapter.runtime))
 
     def feed(self, sid, data):
         """A chunk of the session's output."""
@@ -84,6 +86,10 @@ class AgentOutput:
             if stream.reader.session_id and sid not in self._named:
                 changed["agentSessionId"] = stream.reader.session_id
                 self._named.add(sid)
+            if kind == "usage" and "costUsd" not in event and stream.price:
+                event["costUsd"] = round((event["inputTokens"] * stream.price[0]
+                                          + event["outputTokens"] * stream.price[1]) / 1e6, 6)
+                event["costEstimated"] = True   # from AGENT_PRICES, not the CLI
             if kind == "usage":
                 for key in ("inputTokens", "outputTokens", "cachedTokens", "turns"):
                     stream.usage[key] += event[key]

@@ -185,7 +185,7 @@ class SessionsNamespaceRPCInterface:
         self.confinement = None   # limits, sandbox, users and GPUs of workers: set up in _start
         self._tokens = {}         # clientToken -> the session it made
         self._waiters = Waiters(supervisord.options.get_socket_map(), WAIT_RECHECK_SECONDS)
-        self._agent_output = AgentOutput(self._emit, self._on_agent_event)
+        self._agent_output = AgentOutput(self._emit, self._on_agent_event, dict(settings.agent_prices))
         self._approvals = {}      # session id -> {request id: a permission request its agent waits on}
         self._unsaved = set()     # sessions whose agent fields changed since their meta was saved
 

@@ -70,6 +70,23 @@ def _choice(env, name, choices):
     return value
 
 
+def _prices(env):
+    """AGENT_PRICES: `runtime=input/output` USD per million tokens, comma-separated (e.g.
+    `codex=1.25/10,gemini-cli=0.3/2.5`): the cost of the runtimes whose CLI reports tokens only."""
+    prices = {}
+    for item in filter(None, (part.strip() for part in env.get("AGENT_PRICES", "").split(","))):
+        runtime, _, pair = item.partition("=")
+        rates = pair.split("/")
+        try:
+            rates = tuple(float(rate) for rate in rates)
+        except ValueError:
+            rates = ()
+        if not runtime.strip() or len(rates) != 2 or not all(0 <= rate < 1e6 for rate in rates):
+            raise ValueError("AGENT_PRICES: %r is not runtime=input/output (USD per million tokens)" % item[:80])
+        prices[runtime.strip()] = rates
+    return prices
+
+
 def _webhook_urls(env):
     """WEBHOOK_URLS: http(s) URLs separated by spaces or commas (a comma inside one is written %2C)."""
     urls = tuple(dict.fromkeys(env.get("WEBHOOK_URLS", "").replace(",", " ").split()))
@@ -107,6 +124,7 @@ class Settings:
     result_grace_seconds: int = 10    # a one-shot agent still running this long after its result is stopped
     idle_timeout_seconds: int = 600   # an interactive agent with no message this long has its input closed
     approval_timeout_seconds: int = 300   # a permission request with no decision this long is denied
+    agent_prices: tuple = ()   # (runtime, (input, output) USD per million tokens) pairs, from AGENT_PRICES
     templates_overlay: str = ""
     cleanup_interval: int = 3600
     client_timeout: int = 60
@@ -158,6 +176,7 @@ class Settings:
             result_grace_seconds=_number(env, "AGENT_RESULT_GRACE_SECONDS", 10, 1, 3600),
             idle_timeout_seconds=_number(env, "AGENT_IDLE_TIMEOUT_SECONDS", 600, 1, 10 ** 7),
             approval_timeout_seconds=_number(env, "APPROVAL_TIMEOUT_SECONDS", 300, 1, 10 ** 7),
+            agent_prices=tuple(_prices(env).items()),
             templates_overlay=env.get("SESSIONS_TEMPLATES_DIR") or os.path.join(home, "templates"),
             cleanup_interval=_number(env, "CLEANUP_INTERVAL", 3600, 1, 10 ** 7),
             client_timeout=_number(env, "MANAGEMENT_API_CLIENT_TIMEOUT", 60, 1, 3600),

@@ -121,7 +121,7 @@ def test_long_texts_are_cut_in_events():
 
 
 def test_lines_are_cut_from_chunks_and_a_line_over_the_limit_is_skipped_whole():
-    stream = AgentStream(ADAPTERS["claude-code"], interactive=False)
+    stream = AgentStream(ADAPTERS["claude-code"], interactive=False, price=None)
     assert list(stream.lines(b'{"a": ')) == []
     assert list(stream.lines(b'1}\n{"b"')) == ['{"a": 1}']
     assert list(stream.lines(b': 2}\n')) == ['{"b": 2}']
@@ -146,3 +146,27 @@ def test_the_output_of_a_session_sets_the_record_fields_and_emits_events_with_wh
     assert emitted[4][1]["set"] == {"usage": {"inputTokens": 100, "outputTokens": 20, "cachedTokens": 5, "turns": 2,
                                               "costUsd": 0.25}}
     assert changed[-1] == {"agentState": "done"}
+
+
+def test_a_cli_that_reports_tokens_only_gets_its_cost_from_the_price_table():
+    emitted = []
+    output = AgentOutput(lambda kind, sid, **fields: emitted.append((kind, fields)),
+                         lambda sid, kind, event, changed: None, {"codex": (2.0, 10.0)})
+    output.start("s", ADAPTERS["codex"])
+    output.feed("s", b'{"type": "turn.completed", "usage": {"input_tokens": 1000000, "output_tokens": 500000}}\n')
+    usage = [fields for kind, fields in emitted if kind == "usage"][0]
+    assert (usage["costUsd"], usage["costEstimated"]) == (7.0, True)
+    assert usage["set"]["usage"]["costUsd"] == 7.0
+
+
+@pytest.mark.parametrize("raw", ["codex", "codex=1", "codex=a/b", "=1/2", "codex=-1/2", "codex=1/2/3"])
+def test_a_bad_price_table_is_refused_naming_the_setting(raw):
+    from supervisor_sessions.settings import Settings
+    with pytest.raises(ValueError, match="AGENT_PRICES"):
+        Settings.from_env({"SESSIONS_HOME": "/tmp/x", "AGENT_PRICES": raw})
+
+
+def test_a_price_table_is_read():
+    from supervisor_sessions.settings import Settings
+    settings = Settings.from_env({"SESSIONS_HOME": "/tmp/x", "AGENT_PRICES": "codex=1.25/10, gemini-cli=0.3/2.5"})
+    assert dict(settings.agent_prices) == {"codex": (1.25, 10.0), "gemini-cli": (0.3, 2.5)}

@@ -167,3 +167,22 @@ def test_approvals_ask_holds_the_real_claude_s_tool_until_a_decision(agents, sta
     assert os.path.exists(os.path.join(record["sessionDir"], "proof.txt")) == (decision == "allow")
     results = of_type(session_events(agents, sid), "tool_result")
     assert results and results[0]["ok"] == (decision == "allow")
+
+
+def test_a_provider_that_stops_answering_ends_the_real_claude_stalled(agents, standin):
+    standin.script = Script([Step.hang()])
+    started = agents.spawn("wait for me", runtime="claude-code", stallSeconds=3)["sessionId"]
+    record = agents.wait_status(started, FINAL, timeout=60)
+    assert (record["status"], record["cause"]) == ("failed", "stalled"), record
+
+
+def test_a_budget_below_one_turn_s_cost_stops_the_real_claude_before_its_next_turn_runs_a_tool(agents, standin):
+    standin.script = Script([Step.text("first turn"), Step.shell("echo too-late > late.txt", delay=5),
+                             Step.text("x")])
+    record = agents.spawn("first", runtime="claude-code", interactive=True, budget={"maxCostUsd": 0.000001})
+    agents.wait_status(record["sessionId"], {"running"})
+    agents.http("POST", "/v1/sessions/%s/messages" % record["sessionId"], {"text": "now run the tool"})
+    final = agents.wait_status(record["sessionId"], FINAL, timeout=90)
+    assert (final["status"], final["cause"]) == ("failed", "budget"), final
+    assert final["usage"]["costUsd"] > 0.000001
+    assert not os.path.exists(os.path.join(record["sessionDir"], "late.txt"))

@@ -1,10 +1,10 @@
 """The `sessions` XML-RPC namespace inside supervisord: `[rpcinterface:sessions]`.
 
 Everything public on SessionsNamespaceRPCInterface is callable over the network; helpers start with `_`.
+What it does for agents (their output, guards and input) is in agentcontrol.py, which it inherits.
 Every call does bounded work on supervisord's single thread (validate, write a few small files, parse the
 rendered config, add a group, fork) and never waits on a child.
 """
-import functools
 import itertools
 import json
 import os
@@ -22,21 +22,23 @@ from supervisor.xmlrpc import Faults as SupervisorFaults
 from supervisor.xmlrpc import RPCError
 
 from . import API_VERSION, groups, procs, services
-from .agentevents import AgentOutput, over_budget
+from .agentevents import AgentOutput
+from .agentcontrol import AgentControl
 from .agents import ADAPTERS, adapter_for
+from .agents.base import cut
 from .agents.installed import runtime_report
 from .confinement import Confinement
 from .events import ACTIVE, FINAL, INTERRUPTED, LIVE, STATUSES, STOPPED_BY, now_ms, spawn_failure, state_change, stopped_by
-from .faults import Faults, InvalidSpec, NoSuchSession, NotCapable, QueueFull, SessionActive, SessionError
+from .faults import InvalidSpec, NoSuchSession, NotCapable, QueueFull, SessionActive, SessionError
 from .journal import Journal
 from .jsonlog import EventLog
 from .logtail import read_log
 from .longpoll import Waiters
 from .naming import group_name, is_session_id, new_session_id, session_id_of_group
 from .render import Renderer
+from .rpcerrors import as_fault, guarded
 from .settings import Settings
 from .spec import TASK_MAX_BYTES, check_label, parse_spec
-from .agents.base import cut
 from .store import SessionStore, atomic_write
 
 TIME_FIELDS = ("createdAt", "startTime", "endTime")
@@ -46,43 +48,7 @@ WAIT_RECHECK_SECONDS = 0.2      # how often (at most) a waiting getEvents looks 
 IDEMPOTENCY_MS = 24 * 3600 * 1000  # how long a clientToken names the session it made
 MAX_EVENTS_PER_CALL = 1000
 TIMED_OUT = {"status": "failed", "cause": "timeout", "reason": "timeout"}
-_FAULT_NAMES = {v: k for k, v in vars(Faults).items() if not k.startswith("_")}
 _ENDED_STATES = (ProcessStates.EXITED, ProcessStates.STOPPED, ProcessStates.FATAL)
-
-
-class SessionFault(RPCError):
-    """An RPCError whose faultString names our fault: 'NO_SUCH_SESSION: no session ...'."""
-
-    def __init__(self, code, message):
-        Exception.__init__(self, message)
-        self.code = code
-        self.text = "%s: %s" % (_FAULT_NAMES.get(code, "FAILED"), message)
-
-
-def _guarded(method):
-    """Turn domain errors into faults and any bug into Faults.INTERNAL, never a TypeError or HTTP 500."""
-    @functools.wraps(method)
-    def guarded(self, *args):
-        try:
-            self._enforce_deadlines()
-            return method(self, *args)
-        except RPCError:
-            raise
-        except SessionError as e:
-            raise SessionFault(e.code, e.message) from None
-        except Exception as e:
-            self._log.critical("sessions.%s failed: %s" % (method.__name__, traceback.format_exc()))
-            raise SessionFault(Faults.INTERNAL, "internal error in sessions.%s (%s: %s); supervisord's log "
-                               "has the traceback" % (method.__name__, type(e).__name__, e)) from None
-    return guarded
-
-
-def _as_fault(function, *args):
-    """function(*args), its domain errors as faults (for a deferred answer, which _guarded does not cover)."""
-    try:
-        return function(*args)
-    except SessionError as e:
-        raise SessionFault(e.code, e.message) from None
 
 
 def _labels_query(query):
@@ -163,7 +129,7 @@ def _public(record):
     return {k: v for k, v in record.items() if k not in PRIVATE_FIELDS}
 
 
-class SessionsNamespaceRPCInterface:
+class SessionsNamespaceRPCInterface(AgentControl):
     """Creates, stops, lists and removes worker sessions, one supervisord program group each."""
 
     def __init__(self, supervisord, settings, renderer=None, event_log=None, journal=None):
@@ -272,53 +238,6 @@ class SessionsNamespaceRPCInterface:
         except Exception:
             self._log.critical("sessions: state listener failed: %s" % traceback.format_exc())
 
-    def _on_output(self, event):
-        """A chunk of an agent session's output (its program has stdout_events_enabled); must never raise."""
-        try:
-            sid = session_id_of_group(event.process.config.name)
-            if sid is not None:
-                self._agent_output.feed(sid, event.data)
-        except Exception:
-            self._log.critical("sessions: agent output reader failed: %s" % traceback.format_exc())
-
-    def _on_agent_event(self, sid, kind, event, changed):
-        """What an agent session's event means for its record and its guards (see AgentOutput). Changed
-        fields are kept in memory and saved on the next tick or with the next status change; a budget
-        passed stops the session; a permission request waits for a decision; after a result an
-        interactive session waits for input, one that asked for approvals has its input closed, and a
-        CLI that does not exit gets a short grace."""
-        record = self._records[sid]
-        if changed:
-            record.update(changed)
-            self._unsaved.add(sid)
-        over = over_budget(record.get("budget"), changed.get("usage"))
-        if over:
-            self._end(sid, {"status": "failed", "cause": "budget", "reason": "budget: " + over})
-        elif kind == "approval_request":
-            self._approvals.setdefault(sid, {})[event["requestId"]] = {
-                "requestId": event["requestId"], "tool": event["tool"], "input": event["input"], "since": now_ms(),
-                "fullInput": event["_input"], "deadline": time.time() + self.settings.approval_timeout_seconds}
-        elif kind == "result" and record.get("interactive"):
-            self._idle[sid] = time.time() + record["idleTimeoutSeconds"]
-        elif kind == "result":
-            if record.get("approvals") == "ask":
-                self._close_input(sid)   # its input was only for the answers: the run is over
-            self._set_deadline(sid, self.settings.result_grace_seconds, {
-                "status": "completed" if event["ok"] else "failed", "cause": "exit",
-                "reason": "its CLI did not exit within %d s of its final result" % self.settings.result_grace_seconds})
-
-    def _decide(self, sid, request, allow, message, by):
-        """Answer a pending permission request of a session's agent; `by` is request or timeout."""
-        self._approvals.get(sid, {}).pop(request["requestId"], None)
-        adapter = adapter_for(self._records[sid]["runtime"])
-        self._write_input(sid, adapter.decision(request["requestId"], allow, message, request["fullInput"]))
-        self._emit("approval_decision", sid, requestId=request["requestId"], decision="allow" if allow else "deny",
-                   by=by)
-        if not self._approvals.get(sid):
-            self._records[sid]["agentState"] = "working"
-            self._unsaved.add(sid)
-            self._emit("agent_state", sid, state="working", set={"agentState": "working"})
-
     def _on_supervisor_running(self, event):
         """supervisord's main loop begins: start the sessions that were still queued when it stopped."""
         try:
@@ -357,16 +276,7 @@ class SessionsNamespaceRPCInterface:
         now = time.time()
         for sid in [sid for sid, (when, _) in self._deadlines.items() if when <= now]:
             self._end(sid, self._deadlines.pop(sid)[1])
-        for sid in [sid for sid, when in self._idle.items() if when <= now]:
-            del self._idle[sid]
-            self._close_input(sid)
-        for sid, pending in list(self._approvals.items()):
-            for request in [r for r in pending.values() if r["deadline"] <= now]:
-                try:
-                    self._decide(sid, request, False, "no decision within %d s" % self.settings.approval_timeout_seconds,
-                                 "timeout")
-                except NotCapable:
-                    pending.pop(request["requestId"], None)
+        self._enforce_agent_deadlines(now)
 
     def _end(self, sid, ending):
         """Stop a live session's worker, the session to end with `ending` (status, cause, reason)."""
@@ -375,15 +285,6 @@ class SessionsNamespaceRPCInterface:
             self._log.warn("sessions: stopping %s: %s" % (sid, ending["reason"]))
             self._ending[sid] = ending
             self._stop_process(sid, process)
-
-    def _watch_agents(self):
-        """Stop the agent sessions that have been working without a word for longer than their stallSeconds."""
-        for sid, record in list(self._active.items()):
-            stall = record.get("stallSeconds")
-            quiet = self._agent_output.quiet_for(sid)
-            if stall and quiet is not None and quiet > stall and record.get("agentState") == "working":
-                self._end(sid, {"status": "failed", "cause": "stalled",
-                                "reason": "stalled: no output for %d s while working" % int(quiet)})
 
     def _admissible(self, newcomer=None):
         """Ids of the queued sessions (and of `newcomer`, a record not stored yet) that may start now:
@@ -477,30 +378,6 @@ class SessionsNamespaceRPCInterface:
         if record["status"] in FINAL:
             self._detach(sid)
 
-    def _write_input(self, sid, data):
-        """Give `data` to a live session's worker on its stdin (supervisord's pipe)."""
-        process = self._process(sid)
-        try:
-            if process is None:
-                raise OSError("no process")
-            process.write(data)
-        except OSError:
-            raise NotCapable("session %s's input is closed" % sid) from None
-
-    def _close_input(self, sid):
-        """Close a live session's stdin, so its agent ends after the current turn. supervisord keeps the
-        pipe open for the process's whole life and only marks a dispatcher closed, so the fd is closed here
-        and forgotten by the process (nothing closes it twice, nothing polls it)."""
-        process = self._process(sid)
-        fd = process.pipes.get("stdin") if process is not None and process.pipes else None
-        if fd is None:
-            return
-        dispatcher = process.dispatchers.pop(fd, None)
-        if dispatcher is not None:
-            dispatcher.close()
-        process.pipes["stdin"] = None
-        os.close(fd)
-
     def _save(self, sid):
         self._unsaved.discard(sid)
         try:
@@ -543,7 +420,7 @@ class SessionsNamespaceRPCInterface:
 
     # ---- the sessions.* methods ----------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def getAPIVersion(self):
         """Return the version of the sessions API.
 
@@ -551,7 +428,7 @@ class SessionsNamespaceRPCInterface:
         """
         return API_VERSION
 
-    @_guarded
+    @guarded
     def createSession(self, spec):
         """Create a worker session and start it.
 
@@ -674,7 +551,7 @@ class SessionsNamespaceRPCInterface:
                             "MAX_QUEUED_SESSIONS), and both are full; try again when one ends"
                             % (self.settings.max_concurrent, self.settings.max_queued))
 
-    @_guarded
+    @guarded
     def getSession(self, sessionId):
         """Return one session's record.
 
@@ -683,7 +560,7 @@ class SessionsNamespaceRPCInterface:
         """
         return _wire(self._record(sessionId))
 
-    @_guarded
+    @guarded
     def listSessions(self, query=None):
         """Return session records, oldest first; query may filter and page them.
 
@@ -709,7 +586,7 @@ class SessionsNamespaceRPCInterface:
         stop = offset + limit if limit else None
         return [_wire(r) for r in itertools.islice(records, offset, stop)]
 
-    @_guarded
+    @guarded
     def countSessions(self, query=None):
         """Return how many sessions are in each state; query may hold labels (every one must match).
 
@@ -729,7 +606,7 @@ class SessionsNamespaceRPCInterface:
         counts["total"] = total
         return counts
 
-    @_guarded
+    @guarded
     def stopSession(self, sessionId, by="request"):
         """Stop a session's worker and its whole process tree; a session already ended is left as it is.
 
@@ -759,7 +636,7 @@ class SessionsNamespaceRPCInterface:
             self._stop_snapshots[sid] = procs.snapshot_descendants(process.pid)
         self._supervisor.stopProcess(group_name(sid), False)
 
-    @_guarded
+    @guarded
     def removeSession(self, sessionId):
         """Remove a session that is not running: its program group, config, directory and log.
 
@@ -782,7 +659,7 @@ class SessionsNamespaceRPCInterface:
         self._log.info("sessions: removed %s" % sessionId)
         return True
 
-    @_guarded
+    @guarded
     def listServices(self):
         """Return every program of ours besides sessions: the API, cleanup and the optional services.
 
@@ -794,7 +671,7 @@ class SessionsNamespaceRPCInterface:
         return services.report(os.environ, {name: getProcessStateDescription(state)
                                             for name, state in states.items()})
 
-    @_guarded
+    @guarded
     def tailSessionLog(self, sessionId, offset, length):
         """Read a session's log.
 
@@ -816,7 +693,7 @@ class SessionsNamespaceRPCInterface:
             raise InvalidSpec("length must be positive")
         return list(read_log(self.settings.log_file(sessionId), offset, length))
 
-    @_guarded
+    @guarded
     def getEvents(self, sinceSeq, limit, waitSeconds=0):
         """Return the change feed from seq sinceSeq on: every creation (with the whole record), status
         change (with every field it set) and removal of a session, oldest first, each with its seq
@@ -844,7 +721,7 @@ class SessionsNamespaceRPCInterface:
         if answer[0] or not waitSeconds:
             return answer
         return self._waiters.wait(lambda: self.journal.next_seq > answer[1],
-                                  lambda: _as_fault(self._waited_page, answer[1], limit),
+                                  lambda: as_fault(self._waited_page, answer[1], limit),
                                   time.monotonic() + waitSeconds)
 
     def _waited_page(self, since, limit):
@@ -861,7 +738,7 @@ class SessionsNamespaceRPCInterface:
         next_seq = events[-1]["seq"] + 1 if events else min(max(since, self.journal.oldest), self.journal.next_seq)
         return [[_wire_event(e) for e in events], next_seq]
 
-    @_guarded
+    @guarded
     def sendMessage(self, sessionId, text):
         """Give a running interactive session's agent its next message (a turn of its own, queued after
         the current one).
@@ -879,7 +756,7 @@ class SessionsNamespaceRPCInterface:
         self._emit("message", sessionId, role="user", text=cut(text))
         return True
 
-    @_guarded
+    @guarded
     def interruptSession(self, sessionId):
         """Stop an interactive session's current turn; the session lives on for the next message.
 
@@ -890,7 +767,7 @@ class SessionsNamespaceRPCInterface:
         self._write_input(sessionId, adapter_for(record["runtime"]).interrupt("interrupt-%d" % now_ms()))
         return True
 
-    @_guarded
+    @guarded
     def closeSession(self, sessionId):
         """Close an interactive session's input: its agent finishes the current turn and the session ends.
 
@@ -902,7 +779,7 @@ class SessionsNamespaceRPCInterface:
         self._close_input(sessionId)
         return True
 
-    @_guarded
+    @guarded
     def listApprovals(self, sessionId):
         """Return the permission requests a session's agent waits on (approvals: ask).
 
@@ -913,7 +790,7 @@ class SessionsNamespaceRPCInterface:
         return [{k: (float(v) if k == "since" else v) for k, v in r.items() if k in ("requestId", "tool", "input", "since")}
                 for r in self._approvals.get(sessionId, {}).values()]
 
-    @_guarded
+    @guarded
     def answerApproval(self, sessionId, requestId, decision, message=""):
         """Answer a permission request of a session's agent: allow runs the tool, deny tells the model no
         (with `message`).
@@ -935,17 +812,7 @@ class SessionsNamespaceRPCInterface:
         self._decide(sessionId, request, decision == "allow", message, "request")
         return True
 
-    def _interactive(self, sid):
-        """The record of a live interactive session, else a fault that says what it is."""
-        record = self._record(sid)
-        if not record.get("interactive"):
-            raise NotCapable("session %s is not interactive (create it with interactive: true, on a runtime "
-                             "that supports input)" % sid)
-        if record["status"] not in LIVE:
-            raise NotCapable("session %s is %s: it takes no messages" % (sid, record["status"]))
-        return record
-
-    @_guarded
+    @guarded
     def listRuntimes(self):
         """Return every runtime a session may use: whether its program is installed (on supervisord's
         PATH), its version (from its npm package), and what it supports.
@@ -961,7 +828,7 @@ class SessionsNamespaceRPCInterface:
             reports.append({k: v for k, v in report.items() if v is not None})
         return reports
 
-    @_guarded
+    @guarded
     def getIsolation(self):
         """Return what the sandbox enforces on every worker on this machine, and why the rest is not.
 

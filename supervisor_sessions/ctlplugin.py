@@ -19,6 +19,8 @@ sessions rm ID...                              remove ended sessions (config, di
 sessions tail [-f] [-c BYTES] ID               the end of a session's log; -f follows it
 sessions events [-f] [--since SEQ]             the change feed (one line an event); -f follows it"""
 FOLLOW_POLL_SECONDS = 0.2
+EVENT_DETAILS = ("status", "cause", "exitCode", "reason", "state", "role", "tool", "input", "ok", "text",
+                 "decision", "requestId")   # what a line of `sessions events` shows of an event
 EVENTS_WAIT_SECONDS = 25  # a follower of the feed waits this long inside supervisord for the next event
 MAX_TAIL_BYTES = 1024 * 1024  # what sessions.tailSessionLog returns at most
 
@@ -179,8 +181,7 @@ class SessionsControllerPlugin(ControllerPluginBase):
         while True:
             events, since = rpc.getEvents(since, 1000, EVENTS_WAIT_SECONDS if options.follow else 0)
             for event in events:
-                details = " ".join("%s=%s" % (k, event[k]) for k in ("status", "cause", "exitCode", "reason")
-                                   if k in event)
+                details = " ".join("%s=%s" % (k, _short(event[k])) for k in EVENT_DETAILS if k in event)
                 self.ctl.output("%d %s %s %s %s" % (event["seq"], _when(event["time"]), event["type"],
                                                     event["sessionId"], details))
             if not events and not options.follow:
@@ -191,6 +192,12 @@ class SessionsControllerPlugin(ControllerPluginBase):
         if text:
             self.ctl.stdout.write(text)
             self.ctl.stdout.flush()
+
+
+def _short(value, limit=80):
+    """One line of at most `limit` characters of an event's field."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def make_sessions_controllerplugin(controller, **config):

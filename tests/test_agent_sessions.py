@@ -237,3 +237,12 @@ def test_a_bad_decision_is_400(scripted, body):
     status, answer, _ = scripted.http("POST", "/v1/sessions/%s/approvals/req-1" % sid, body)
     assert status == 400, answer
     scripted.rpc().sessions.stopSession(sid)
+
+
+def test_supervisorctl_sessions_events_shows_what_an_agent_did_one_short_line_each(scripted):
+    record = scripted.run(emit({"type": "assistant", "message": {"content": [
+        {"type": "text", "text": "a long\nmulti-line answer " + "y" * 200}]}}), runtime="claude-code")
+    lines = [line for line in scripted.ctl("sessions", "events").stdout.splitlines() if record["sessionId"] in line]
+    message = [line for line in lines if line.split()[3] == "message"][0]
+    assert "role=assistant text=a long multi-line answer y" in message and message.endswith("…")
+    assert len(message) < 250

@@ -27,17 +27,24 @@ SECRET = "whsec-" + os.urandom(12).hex()
 
 
 class Receiver:
-    """A webhook receiver on a local port: keeps every request it gets; `answer(event)` picks the status."""
+    """A webhook receiver on a local port: keeps every request it gets; `answer(event)` picks the status.
+    Made with held=True, it answers nothing until `released` is set (its requests stay in flight)."""
 
-    def __init__(self, port=0, answer=lambda event: 200, delay=0.0, headers=None):
+    def __init__(self, port=0, answer=lambda event: 200, held=False, headers=None):
         self.requests = []  # (headers with lower-case names, body bytes, status answered), in arrival order
+        self.arrived = 0    # requests received, answered or not
         self.answer = answer
+        self.released = threading.Event()
+        if not held:
+            self.released.set()
         lock, receiver = threading.Lock(), self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(delay)  # a slow receiver: deliveries are in flight for a while
+                with lock:
+                    receiver.arrived += 1
+                receiver.released.wait(60)
                 status = receiver.answer(json.loads(body))
                 with lock:
                     receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body, status))
@@ -420,15 +427,16 @@ def test_the_deliverer_runs_as_the_socket_s_owner_and_owns_its_progress(hooked):
 
 
 def test_deliveries_go_on_after_kill_9_with_none_lost_and_none_twice(make_system):
-    slow = Receiver(delay=0.2)  # deliveries are in flight when supervisord dies
+    slow = Receiver(held=True)  # deliveries are in flight when supervisord dies
     try:
         system = make_system(env={"WEBHOOK_URLS": slow.url, "WEBHOOK_EVENTS": "all"}).start()
         with open(os.path.join(system.home, "run", "webhook-secret")) as f:
             secret = f.read().strip()
         sessions = [system.spawn("true")["sessionId"] for _ in range(8)]
         sessions += [system.spawn("exec sleep 60")["sessionId"] for _ in range(2)]
-        wait_for(lambda: len(slow.requests) >= 5, message="some deliveries")
+        wait_for(lambda: slow.arrived >= 2, message="deliveries in flight")
         system.kill9()
+        slow.released.set()  # the deliverer finishes and records the tries in flight as supervisord is gone
         system.start()
         sessions += [system.spawn("true")["sessionId"] for _ in range(4)]
         for sid in sessions:
@@ -444,4 +452,5 @@ def test_deliveries_go_on_after_kill_9_with_none_lost_and_none_twice(make_system
             assert seqs == sorted(seqs) and slow.delivered([sid])[-1][1]["status"] in FINAL
         assert files_holding(system.home, secret, but=(os.path.join(system.home, "run", "webhook-secret"),)) == []
     finally:
+        slow.released.set()
         slow.close()

@@ -112,6 +112,17 @@ def test_a_worker_cannot_speak_to_supervisords_socket(sandboxed):
     assert "socket-open" not in log and "supervisor.sock" not in log
 
 
+def test_a_worker_cannot_read_the_change_feed_the_webhook_secret_or_the_apis_events(sandboxed, victim):
+    with open(os.path.join(sandboxed.home, "run", "webhook-secret")) as f:
+        secret = f.read().strip()
+    script = ("cat {h}/state/events.jsonl {h}/run/webhook-secret {h}/webhooks/state.json; ls -R {h}/state\n"
+              "python3 -c \"import urllib.request as u\ntry:\n    print(u.urlopen('http://127.0.0.1:{port}"
+              "/v1/events?since=0').read())\nexcept Exception as e:\n    print('refused', e)\"")
+    _, log = attack(sandboxed, script.format(h=sandboxed.home, port=sandboxed.port))
+    assert "victim-file-secret" not in log and victim["sessionId"] not in log   # the victim's task, its id
+    assert secret not in log and "401" in log
+
+
 def test_a_worker_cannot_read_or_write_another_session(sandboxed, victim):
     other = victim["sessionDir"]
     state = os.path.join(sandboxed.home, "state", "sessions", victim["sessionId"])

@@ -14,6 +14,9 @@ import time
 
 import pytest
 
+from supervisor_sessions import mcp
+from supervisor_sessions.agents import ADAPTERS
+
 DEFAULT_PREFIX = "/var/cache/supervisor-sessions-tests/npm"
 PACKAGES = {  # binary: (npm package, version): the builds agent-protocols.md was written from
     "claude": ("@anthropic-ai/claude-code", "2.1.197"),
@@ -121,50 +124,17 @@ def claude_env(url, home):
                 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1")
 
 
-CODEX_CONFIG = """\
-model = "gpt-5.5"
-model_provider = "p"
-check_for_update_on_startup = false
-
-[analytics]
-enabled = false
-
-[features]
-plugins = false
-
-[model_providers.p]
-name = "p"
-base_url = "{url}/v1"
-env_key = "P_API_KEY"
-wire_api = "responses"
-"""
-
-
 def codex_env(url, home):
-    """Codex against a stand-in: a provider in $CODEX_HOME/config.toml (it ignores OPENAI_BASE_URL).
-
-    Run it as `codex exec --json --skip-git-repo-check -s workspace-write TASK` with stdin at /dev/null.
-    """
-    codex_home = os.path.join(home, ".codex")
-    os.makedirs(codex_home, exist_ok=True)
-    with open(os.path.join(codex_home, "config.toml"), "w") as f:
-        f.write(CODEX_CONFIG.format(url=url.rstrip("/")))
-    return dict(base_env(home), CODEX_HOME=codex_home, P_API_KEY="sk-standin")
-
-
-GEMINI_SETTINGS = {
-    "security": {"auth": {"selectedType": "gemini-api-key"}},
-    "privacy": {"usageStatisticsEnabled": False},
-    "telemetry": {"enabled": False},
-    "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
-}
+    """Codex against a stand-in: the provider its adapter writes into $CODEX_HOME/config.toml (codex ignores
+    OPENAI_BASE_URL). Run it as `codex exec --json --skip-git-repo-check -s workspace-write TASK` with stdin
+    at /dev/null."""
+    settings = ADAPTERS["codex"].form_settings({"OPENAI_BASE_URL": url.rstrip("/") + "/v1"})
+    mcp.write_forms({}, home, ["codex"], {"codex": settings})
+    return dict(base_env(home), CODEX_HOME=os.path.join(home, ".codex"), OPENAI_API_KEY="sk-standin")
 
 
 def gemini_env(url, home):
-    """Gemini CLI against a stand-in: key, base URL, a trusted workspace, ~/.gemini/settings.json."""
-    settings_dir = os.path.join(home, ".gemini")
-    os.makedirs(settings_dir, exist_ok=True)
-    with open(os.path.join(settings_dir, "settings.json"), "w") as f:
-        json.dump(GEMINI_SETTINGS, f, indent=2)
+    """Gemini CLI against a stand-in: key, base URL, a trusted workspace, the settings its adapter writes."""
+    mcp.write_forms({}, home, ["gemini"], {"gemini": ADAPTERS["gemini-cli"].form_settings({})})
     return dict(base_env(home), GEMINI_API_KEY="standin-key", GOOGLE_GEMINI_BASE_URL=url.rstrip("/"),
-                GEMINI_CLI_TRUST_WORKSPACE="true")
+                **ADAPTERS["gemini-cli"].env)

@@ -151,10 +151,12 @@ def test_an_interactive_session_on_a_runtime_without_input_is_refused(scripted):
     assert status == 400 and "'input' capability" in answer["message"]
 
 
-@pytest.mark.parametrize("body", [{}, {"text": ""}, {"text": 5}, {"text": "x", "more": 1}, ["text"]])
-def test_a_bad_message_body_is_400(scripted, body):
+@pytest.mark.parametrize("path, body", [("messages", body) for body in (
+    {}, {"text": ""}, {"text": 5}, {"text": "x", "more": 1}, ["text"])] + [("approvals/req-1", body) for body in (
+    {}, {"decision": "maybe"}, {"decision": "allow", "extra": 1}, {"decision": "deny", "message": 5})])
+def test_a_bad_message_or_decision_body_is_400(scripted, path, body):
     sid = scripted.spawn("exec sleep 30")["sessionId"]
-    status, answer, _ = scripted.http("POST", "/v1/sessions/%s/messages" % sid, body)
+    status, answer, _ = scripted.http("POST", "/v1/sessions/%s/%s" % (sid, path), body)
     assert status == 400, answer
     scripted.rpc().sessions.stopSession(sid)
 
@@ -228,15 +230,6 @@ def test_approvals_a_runtime_cannot_honour_are_refused(scripted, runtime, approv
     status, answer, _ = scripted.http("POST", "/v1/sessions", {"agent": "a", "provider": "p", "task": "t",
                                                               "runtime": runtime, "approvals": approvals})
     assert status == 400 and "approvals" in answer["message"]
-
-
-@pytest.mark.parametrize("body", [{}, {"decision": "maybe"}, {"decision": "allow", "extra": 1},
-                                  {"decision": "deny", "message": 5}])
-def test_a_bad_decision_is_400(scripted, body):
-    sid = scripted.spawn("exec sleep 30")["sessionId"]
-    status, answer, _ = scripted.http("POST", "/v1/sessions/%s/approvals/req-1" % sid, body)
-    assert status == 400, answer
-    scripted.rpc().sessions.stopSession(sid)
 
 
 def test_supervisorctl_sessions_events_shows_what_an_agent_did_one_short_line_each(scripted):

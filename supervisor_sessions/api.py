@@ -243,8 +243,10 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
             spec = parse_spec({k: v for k, v in body.items() if v is not None}, runtimes=None)
         except InvalidSpec as e:
             raise ApiError(400, e.message) from None
-        fields = {"agent": spec.agent, "task": spec.task, "provider": spec.provider, "runtime": spec.runtime}
-        fields.update({k: v for k, v in (("name", spec.name), ("env", spec.env), ("timeoutSeconds", spec.timeout_seconds),
+        fields = {"task": spec.task}
+        fields.update({k: v for k, v in (("agent", spec.agent), ("provider", spec.provider),
+                                         ("runtime", spec.runtime), ("resumeFrom", spec.resume_from),
+                                         ("name", spec.name), ("env", spec.env), ("timeoutSeconds", spec.timeout_seconds),
                                          ("limits", spec.limits), ("gpus", spec.gpus), ("labels", spec.labels),
                                          ("clientToken", spec.client_token), ("webhook", spec.webhook),
                                          ("budget", spec.budget)) if v})

@@ -5,7 +5,9 @@ The launch spec lives in the service's state directory, which no worker can reac
 it and deletes it (it may hold user secrets), then, while it still has supervisord's privileges:
   1. creates the session's cgroup with its limits and moves itself in (when cgroups are usable),
   2. raises its own oom_score_adj, so the OOM killer takes workers before the API or supervisord,
-  3. hands the session directory to the session's own user and drops to that user (when root),
+  3. for a session that resumes an ended one, copies that one's directory into its own (workerfiles.py:
+     what the old worker owned, links as links, nothing followed),
+  4. hands the session directory to the session's own user and drops to that user (when root),
 and then, as the worker: builds the environment from an allow-list, writes the task and the MCP
 configuration in the forms the runtime reads, restricts TCP binds to the session's port (Landlock),
 and execs the runtime under bubblewrap (its stdin /dev/null unless the session is interactive), so the
@@ -17,9 +19,11 @@ import shutil
 import sys
 
 from . import landlock, mcp
+from .agents import adapter_for
 from .cgroups import Cgroups
 from .identity import drop_privileges
 from .sandbox import bwrap_argv, visible_inside
+from .workerfiles import TooLarge, copy_tree, write_file
 
 # Taken from supervisord's environment when set; everything else a worker gets is named explicitly.
 BASE_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TERM", "TMPDIR",
@@ -47,15 +51,20 @@ def build_environment(spec, parent):
     return env
 
 
-def _write_private(path, text):
-    """Write a file of the worker's own (0600), never through a link it may have left there."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+def _carry_over(resume, session_dir, user):
+    """Step 3: the ended session's directory copied into this one's, owned by the worker's user, and what
+    the runtime files by working directory moved to where it will look."""
+    owner = (user["uid"], user["gid"]) if user else None
+    files, left_out = copy_tree(resume["dir"], session_dir, resume["owners"], owner, resume["maxBytes"],
+                                resume["skip"])
+    adapter_for(resume["runtime"]).carried_over(resume["dir"], session_dir)
+    say("resuming session %s: %d files copied from its directory%s" % (
+        resume["sessionId"], files, "; %d left out (not its worker's, or not a file, directory or link)"
+        % left_out if left_out else ""))
 
 
 def _confine(spec):
-    """Steps 1-3 above: the parts that need supervisord's privileges."""
+    """Steps 1-4 above: the parts that need supervisord's privileges."""
     session_dir = spec["sessionEnv"]["SESSION_DIR"]
     if spec.get("cgroup"):
         limits = spec["limits"]
@@ -68,6 +77,8 @@ def _confine(spec):
     except OSError:
         pass
     user = spec.get("user")
+    if spec.get("resume"):
+        _carry_over(spec["resume"], session_dir, user)
     if user:
         os.chown(session_dir, user["uid"], user["gid"])
         os.chmod(session_dir, 0o700)
@@ -112,10 +123,17 @@ def main(argv):
     except OSError as e:
         say("cannot confine the worker: %s" % e)
         return EXIT_CANNOT_RUN
+    except TooLarge as e:
+        say("cannot resume: the directory of the session it resumes holds %s (RESUME_MAX_MB)" % e)
+        return EXIT_CANNOT_RUN
     session_dir = spec["sessionEnv"]["SESSION_DIR"]
-    mcp.write_forms(servers, session_dir, spec["mcpForms"], spec.get("formSettings"))
-    if spec.get("taskFile"):
-        _write_private(spec["taskFile"], spec["task"])
+    try:  # never through a link: a resumed session's directory holds what an earlier worker left
+        mcp.write_forms(servers, session_dir, spec["mcpForms"], spec.get("formSettings"))
+        if spec.get("taskFile"):
+            write_file(session_dir, os.path.basename(spec["taskFile"]), spec["task"].encode("utf-8"))
+    except OSError as e:
+        say("cannot write the worker's config into its directory: %s" % e)
+        return EXIT_CANNOT_RUN
     program = spec["argv"][0]
     resolved = shutil.which(program, path=env["PATH"])
     if resolved is None:

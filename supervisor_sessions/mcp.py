@@ -13,6 +13,8 @@ import json
 import os
 import re
 
+from .workerfiles import write_file
+
 CANONICAL_FILE = ".mcp.json"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -114,10 +116,6 @@ def write_forms(servers, session_dir, forms, settings=None):
     outputs = [(CANONICAL_FILE, json.dumps({"mcpServers": servers}, indent=2))]
     outputs += [_render(form, servers, (settings or {}).get(form, {})) for form in forms]
     for relative, text in outputs:
-        path = os.path.join(session_dir, relative)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        written.append(path)
+        write_file(session_dir, relative, text.encode("utf-8"))
+        written.append(os.path.join(session_dir, relative))
     return written

@@ -81,13 +81,16 @@ def openapi_document(version):
                   "properties": {"inputTokens": {"type": "integer"}, "outputTokens": {"type": "integer"},
                                  "cachedTokens": {"type": "integer"}, "costUsd": {"type": "number"}}},
         "agentSessionId": {"type": ["string", "null"], "description": "the agent CLI's own (first) session id"},
+        "resumedFrom": {"type": ["string", "null"], "format": "uuid",
+                        "description": "the ended session whose agent this one continues"},
         "sessionDir": {"type": ["string", "null"]}, "logFile": {"type": ["string", "null"]},
     }
     schemas = {
         "Error": {"type": "object", "required": ["error", "message"],
                   "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
         "SessionRequest": {
-            "type": "object", "required": ["agent", "task", "provider"], "additionalProperties": False,
+            "type": "object", "required": ["task"], "additionalProperties": False,
+            "anyOf": [{"required": ["agent", "provider"]}, {"required": ["resumeFrom"]}],
             "properties": {
                 "agent": _NAME, "provider": _NAME,
                 "task": {"type": "string", "minLength": 1, "description": "at most 65536 bytes of UTF-8"},
@@ -132,6 +135,10 @@ def openapi_document(version):
                               "ask: each waits for a decision (runtimes that support approvals); deny: none runs"},
                 "idleTimeoutSeconds": {"type": "integer", "minimum": 1,
                                        "description": "an interactive session with no message this long closes"},
+                "resumeFrom": {"type": "string", "format": "uuid",
+                               "description": "agents: continue the agent of this ended session, in a copy of "
+                                              "its directory (runtimes that support resume); runtime, agent and "
+                                              "provider default to its own"},
             }},
         "Accepted": {"type": "object", "required": ["sessionId", "status", "message", "sessionDir", "logFile"],
                      "properties": {"sessionId": {"type": "string", "format": "uuid"},

@@ -21,7 +21,7 @@ from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates, g
 from supervisor.xmlrpc import Faults as SupervisorFaults
 from supervisor.xmlrpc import RPCError
 
-from . import API_VERSION, groups, procs, services
+from . import API_VERSION, groups, procs, resume, services
 from .agentevents import AgentOutput
 from .agentcontrol import AgentControl
 from .agents import ADAPTERS, adapter_for
@@ -435,8 +435,10 @@ class SessionsNamespaceRPCInterface(AgentControl):
         spec holds agent, task and provider (strings), and optionally runtime (default agentic-flow),
         name (a label), env (a struct of strings for the worker's environment, never echoed back),
         timeoutSeconds, limits {memoryMB, cpus, pids}, gpus, labels {name: value}, clientToken, webhook
-        (a URL or {url, events}) and, for agent runtimes, budget {maxCostUsd, maxTokens, maxTurns} and
-        stallSeconds (see the README's Agents). The
+        (a URL or {url, events}) and, for agent runtimes, budget {maxCostUsd, maxTokens, maxTurns},
+        stallSeconds, interactive, idleTimeoutSeconds, approvals and resumeFrom (the id of an ended session
+        whose agent this one continues, in a copy of its directory; runtime, agent and provider default to
+        its own) (see the README's Agents). The
         task reaches the worker out of band; it never enters a config file or a shell command line. Over
         MAX_CONCURRENT_SESSIONS, or while an exclusive resource, a worker user or the GPUs it needs are
         held, the session waits as queued; past MAX_QUEUED_SESSIONS it is refused (QUEUE_FULL). A spec
@@ -444,22 +446,27 @@ class SessionsNamespaceRPCInterface(AgentControl):
         returned, with replayed: true.
 
         @param struct spec  {agent, task, provider, runtime?, name?, env?, timeoutSeconds?, limits?, gpus?,
-                            labels?, clientToken?, webhook?, budget?, stallSeconds?}
+                            labels?, clientToken?, webhook?, budget?, stallSeconds?, interactive?,
+                            idleTimeoutSeconds?, approvals?, resumeFrom?}
         @return struct session  the session record (status queued, starting, running or failed)
         """
         if self.supervisord.options.mood < SupervisorStates.RUNNING:
             raise RPCError(SupervisorFaults.SHUTDOWN_STATE, "supervisord is stopping or reloading; try again")
-        spec = parse_spec(spec, self.renderer.runtimes, self.settings.timeout_max)
+        spec = parse_spec(resume.inherited(spec, self._records), self.renderer.runtimes, self.settings.timeout_max)
         made = self._made_with(spec.client_token)
         if made is not None:
             return dict(_wire(made), replayed=True)
+        adapter = adapter_for(spec.runtime)
+        if spec.resume_from:
+            source = self._records.get(spec.resume_from)
+            source_dir = self.store.session_dir(spec.resume_from)
+            resume_id = resume.agent_session_to_resume(spec, source, adapter, source_dir)
         limits = self.confinement.limits(spec)
         sid = new_session_id()
         group = group_name(sid)
         session_dir = self.store.session_dir(sid)
         port = self._free_port()
         command = self._launcher(sid)
-        adapter = adapter_for(spec.runtime)
         if spec.interactive and not adapter.capabilities.input:
             raise InvalidSpec("runtime %s cannot take messages: interactive needs the 'input' capability "
                               "(see GET /v1/runtimes)" % spec.runtime)
@@ -468,7 +475,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
                               % (spec.runtime, spec.approvals, ", ".join(adapter.approval_modes)))
         rendered = self.renderer.render(spec.runtime, {
             "agent_events": adapter.capabilities.events, "interactive": spec.interactive,
-            "approvals": spec.approvals,
+            "approvals": spec.approvals, "resume_id": resume_id if spec.resume_from else "",
             "session_id": sid, "group": group, "session_dir": session_dir,
             "task_file": self.store.task_file(sid), "log_file": self.settings.log_file(sid),
             "agent": spec.agent, "task": spec.task, "provider": spec.provider, "name": spec.name,
@@ -488,6 +495,8 @@ class SessionsNamespaceRPCInterface(AgentControl):
             record["clientToken"] = spec.client_token
         if spec.webhook:
             record["webhook"] = spec.webhook
+        if spec.resume_from:
+            record["resumedFrom"] = spec.resume_from
         if adapter.capabilities.events:
             record.update(budget=spec.budget, approvals=spec.approvals, stallSeconds=self.settings.stall_seconds
                           if spec.stall_seconds is None else spec.stall_seconds)
@@ -509,6 +518,8 @@ class SessionsNamespaceRPCInterface(AgentControl):
                   if adapter.settings_form else {},
                   "interactive": spec.interactive or spec.approvals == "ask"}   # stdin stays a pipe
         launch.update(self.confinement.launch_spec(limits, spec.gpus, worker_path))
+        if spec.resume_from:
+            launch["resume"] = resume.launch_part(source, source_dir, self.settings.resume_max_mb)
         self.store.create(sid, launch, record)
         self._records[sid] = self._active[sid] = record
         if spec.client_token:

@@ -4,6 +4,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from .faults import InvalidSpec
+from .naming import is_session_id
 
 DEFAULT_RUNTIME = "agentic-flow"
 TASK_MAX_BYTES = 65_536  # in UTF-8; one argv string may hold 128 KiB
@@ -21,7 +22,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What XML 1.0, and so XML-RPC, cannot carry: C0 controls but tab, newline and carriage return.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus", "labels",
-          "clientToken", "webhook", "budget", "stallSeconds", "interactive", "idleTimeoutSeconds", "approvals")
+          "clientToken", "webhook", "budget", "stallSeconds", "interactive", "idleTimeoutSeconds", "approvals",
+          "resumeFrom")
 # auto: tools run without asking (the sandbox is the boundary); ask: each waits for a decision; deny: none runs
 APPROVAL_MODES = ("auto", "ask", "deny")
 _CLIENT_TOKEN = re.compile(r"\A[\x21-\x7e]{1,128}\Z")
@@ -58,6 +60,7 @@ class SessionSpec:
     stall_seconds: int = None  # an agent working this long with no output is stopped (0: never; None: the default)
     interactive: bool = False  # the agent's input stays open for more messages
     idle_timeout_seconds: int = None  # an interactive session with no message this long closes (None: the default)
+    resume_from: str = ""  # the ended session whose agent (and directory) this one continues
     approvals: str = "auto"  # of APPROVAL_MODES
 
 
@@ -209,6 +212,15 @@ def _labels(spec):
     return dict(labels)
 
 
+def _resume_from(spec):
+    value = spec.get("resumeFrom")
+    if value is None:
+        return ""
+    if not is_session_id(value):
+        raise InvalidSpec("'resumeFrom' must be the id of an ended session")
+    return value
+
+
 def _client_token(spec):
     token = spec.get("clientToken")
     if token is None:
@@ -274,7 +286,8 @@ def _webhook(spec):
 def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
     """Check a raw spec struct and return a SessionSpec; raise InvalidSpec saying what is wrong.
 
-    `runtimes` is the set of known runtime names, or None to leave that check to the plugin.
+    `runtimes` is the set of known runtime names, or None to leave that check to the plugin. With resumeFrom,
+    runtime, agent and provider may be left empty: the plugin takes them from the session it names.
     """
     if not isinstance(spec, dict):
         raise InvalidSpec("the spec must be a struct with agent, task and provider")
@@ -286,16 +299,18 @@ def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
         raise InvalidSpec("'task' must not be empty")
     if len(task.encode("utf-8")) > TASK_MAX_BYTES:
         raise InvalidSpec("'task' is longer than %d bytes in UTF-8" % TASK_MAX_BYTES)
-    runtime = _identifier(spec, "runtime", required=False) or DEFAULT_RUNTIME
-    if runtimes is not None and runtime not in runtimes:
+    resume_from = _resume_from(spec)   # a resumed session's runtime, agent and provider default to its source's
+    runtime = _identifier(spec, "runtime", required=False) or ("" if resume_from else DEFAULT_RUNTIME)
+    if runtimes is not None and runtime and runtime not in runtimes:
         raise InvalidSpec("unknown runtime %r; known: %s" % (runtime, ", ".join(sorted(runtimes))))
     name = _text(spec, "name", required=False)
     if len(name) > NAME_MAX_CHARS or _CONTROL.search(name):
         raise InvalidSpec("'name' must be at most %d characters without control characters" % NAME_MAX_CHARS)
-    return SessionSpec(agent=_identifier(spec, "agent"), task=task, provider=_identifier(spec, "provider"),
+    return SessionSpec(agent=_identifier(spec, "agent", not resume_from), task=task,
+                       provider=_identifier(spec, "provider", not resume_from),
                        runtime=runtime, name=name, env=_env(spec), timeout_seconds=_timeout(spec, timeout_max),
                        limits=_bounded(spec, "limits", LIMIT_FIELDS), gpus=_gpus(spec), labels=_labels(spec),
                        client_token=_client_token(spec), webhook=_webhook(spec),
                        budget=_bounded(spec, "budget", BUDGET_FIELDS), stall_seconds=_stall_seconds(spec),
                        interactive=_flag(spec, "interactive"), idle_timeout_seconds=_idle_timeout(spec),
-                       approvals=_approvals(spec))
+                       approvals=_approvals(spec), resume_from=resume_from)

@@ -12,6 +12,7 @@ import shutil
 
 from .faults import StorageFull
 from .naming import is_session_id
+from .workerfiles import write_file
 
 META_FILE = "meta.json"
 LAUNCH_FILE = "launch.json"
@@ -42,32 +43,6 @@ def atomic_write(path, data, mode=0o600):
         if e.errno in DISK_ERRORS:
             raise StorageFull("cannot write %s: %s" % (path, os.strerror(e.errno))) from None
         raise
-
-
-def write_in_worker_dir(directory, name, data):
-    """Write `name` into a directory a worker owns, never through a link or a file it planted there: a fresh
-    temp file (O_EXCL, O_NOFOLLOW) renamed over whatever stands at `name`. False when it could not."""
-    tmp = ".%s.%s.tmp" % (name, os.urandom(6).hex())
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        return True
-    except OSError:
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
-        return False
-    finally:
-        os.close(dir_fd)
 
 
 def _json(obj):
@@ -118,7 +93,10 @@ class SessionStore:
         """Persist a session record atomically as its meta file (and a copy in the session directory)."""
         data = _json(record)
         atomic_write(self._path(record["sessionId"], META_FILE), data)
-        write_in_worker_dir(self.session_dir(record["sessionId"]), META_COPY, data)
+        try:  # for people and tools only: a worker may have taken the name or the directory away
+            write_file(self.session_dir(record["sessionId"]), META_COPY, data)
+        except OSError:
+            pass
 
     def load(self, session_id):
         """The record in a session's meta file; raises OSError or ValueError when it cannot be read."""

@@ -20,6 +20,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_BIN = os.path.join(HERE, "fake_bin")
 
 
+# A claude-code template whose worker runs its task as a bash script, so its output is whatever a test says
+# (a CLI's structured lines, or an attacker's); the agent session id it resumes, if any, is its $1.
+SCRIPTED_CLAUDE = """{% extends "session.conf.j2" %}
+{% set argv = ["bash", "--noprofile", "--norc", task_file] + ([resume_id] if resume_id | default("") else []) %}
+{% set secrets = [] %}
+{% set mcp_forms = [] %}
+"""
+
+
+def scripted_claude_overlay(directory):
+    """`directory` (made if missing) as a templates overlay whose claude-code is SCRIPTED_CLAUDE."""
+    os.makedirs(os.path.join(directory, "runtimes"), exist_ok=True)
+    with open(os.path.join(directory, "runtimes", "claude-code.conf.j2"), "w") as f:
+        f.write(SCRIPTED_CLAUDE)
+    return str(directory)
+
+
 def wait_for(predicate, timeout=20.0, interval=0.02, message="condition"):
     """Poll `predicate` until it returns something truthy; fail the test at the deadline."""
     deadline = time.monotonic() + timeout

@@ -5,22 +5,14 @@ import json
 
 import pytest
 
-from conftest import FINAL, wait_for
-
-SCRIPTED_CLAUDE = """{% extends "session.conf.j2" %}
-{% set argv = ["bash", "--noprofile", "--norc", task_file] %}
-{% set secrets = [] %}
-{% set mcp_forms = [] %}
-"""
+from conftest import FINAL, scripted_claude_overlay, wait_for
 
 
 @pytest.fixture(scope="module")
 def scripted(tmp_path_factory):
     from conftest import System
-    overlay = tmp_path_factory.mktemp("templates")
-    (overlay / "runtimes").mkdir()
-    (overlay / "runtimes" / "claude-code.conf.j2").write_text(SCRIPTED_CLAUDE)
-    system = System(env={"SESSIONS_TEMPLATES_DIR": str(overlay), "AGENT_RESULT_GRACE_SECONDS": "1"}).start()
+    overlay = scripted_claude_overlay(tmp_path_factory.mktemp("templates"))
+    system = System(env={"SESSIONS_TEMPLATES_DIR": overlay, "AGENT_RESULT_GRACE_SECONDS": "1"}).start()
     yield system
     system.stop()
 
@@ -215,10 +207,8 @@ def test_a_permission_request_waits_for_a_decision_and_the_agent_gets_it(scripte
 
 
 def test_a_permission_request_left_unanswered_is_denied_at_its_timeout(make_system, tmp_path):
-    overlay = tmp_path / "templates"
-    (overlay / "runtimes").mkdir(parents=True)
-    (overlay / "runtimes" / "claude-code.conf.j2").write_text(SCRIPTED_CLAUDE)
-    system = make_system(env={"SESSIONS_TEMPLATES_DIR": str(overlay), "APPROVAL_TIMEOUT_SECONDS": "1"}).start()
+    overlay = scripted_claude_overlay(tmp_path / "templates")
+    system = make_system(env={"SESSIONS_TEMPLATES_DIR": overlay, "APPROVAL_TIMEOUT_SECONDS": "1"}).start()
     record = system.run(ASKING, runtime="claude-code", approvals="ask", timeout=30)
     assert answer_of(record)["response"] == {"behavior": "deny", "message": "no decision within 1 s"}
     decided = [e for e in events_of(system, record["sessionId"]) if e["type"] == "approval_decision"]
@@ -239,3 +229,105 @@ def test_supervisorctl_sessions_events_shows_what_an_agent_did_one_short_line_ea
     message = [line for line in lines if line.split()[3] == "message"][0]
     assert "role=assistant text=a long multi-line answer y" in message and message.endswith("…")
     assert len(message) < 250
+
+
+# Where Claude Code keeps the sessions of the working directory, as the worker computes it.
+PROJECT_DIR = '.claude/projects/$(printf %s "$PWD" | tr -c "A-Za-z0-9" "-")'
+
+
+def agent_session(agent_session_id, then=""):
+    """A scripted claude that reports `agent_session_id` as its session, then runs `then`."""
+    return emit({"type": "system", "subtype": "init", "session_id": agent_session_id}) + then
+
+
+def create(system, body):
+    """POST /v1/sessions; (status, answer)."""
+    status, answer, _ = system.http("POST", "/v1/sessions", body)
+    return status, answer
+
+
+def test_a_resumed_session_continues_the_agent_session_in_a_copy_of_the_ended_one_s_directory(scripted):
+    first = scripted.run(agent_session("agent-7", "echo remember > notes.txt; mkdir -p sub %s; "
+                                       "echo transcript > %s/agent-7.jsonl; ln -s notes.txt link; mkfifo fifo"
+                                       % (PROJECT_DIR, PROJECT_DIR)), runtime="claude-code", name="first")
+    assert first["status"] == "completed" and first["agentSessionId"] == "agent-7"
+    status, answer = create(scripted, {"task": 'echo "resuming $1"; cat notes.txt; readlink link; '
+                                               'test -e fifo || echo no-fifo; cat %s/agent-7.jsonl' % PROJECT_DIR,
+                                       "resumeFrom": first["sessionId"]})
+    assert status == 202, answer
+    second = scripted.wait_status(answer["sessionId"], FINAL)
+    log = scripted.log(second["sessionId"])
+    assert second["status"] == "completed", log
+    assert (second["runtime"], second["agent"], second["provider"]) == ("claude-code", "coder", "gemini")
+    assert second["resumedFrom"] == first["sessionId"]
+    assert second["sessionDir"] != first["sessionDir"]
+    for line in ("resuming agent-7", "remember", "notes.txt", "no-fifo", "transcript"):
+        assert line + "\n" in log, log
+    assert "2 files copied from its directory; 1 left out" in log   # notes.txt and the transcript; the FIFO
+    shown = scripted.http("GET", "/v1/sessions/" + second["sessionId"])[1]
+    assert shown["resumedFrom"] == first["sessionId"]
+    with open("%s/notes.txt" % first["sessionDir"]) as f:   # the ended session is left as it was
+        assert f.read() == "remember\n"
+
+
+def test_a_resumed_session_may_be_resumed_again_from_the_first_agent_session(scripted):
+    first = scripted.run(agent_session("agent-a", "echo one >> turns.txt"), runtime="claude-code")
+    second = scripted.run("""printf '{"type":"system","subtype":"init","session_id":"%s"}\\n' "$1"; """
+                          "echo two >> turns.txt", runtime="claude-code", resumeFrom=first["sessionId"])
+    assert second["agentSessionId"] == "agent-a", scripted.log(second["sessionId"])
+    third = scripted.run('echo "resuming $1"; cat turns.txt', runtime="claude-code", resumeFrom=second["sessionId"])
+    assert "resuming agent-a\none\ntwo\n" in scripted.log(third["sessionId"])
+
+
+@pytest.fixture(scope="module")
+def resumable(scripted):
+    """Ended sessions to resume: one with an agent session, one without, one whose worker forged its id."""
+    made = {"plain": scripted.run("true", runtime="claude-code"),
+            "forged": scripted.run(agent_session("--dangerously-skip-permissions"), runtime="claude-code"),
+            "shell": scripted.run("true"),
+            "good": scripted.run(agent_session("agent-9"), runtime="claude-code")}
+    return {name: record["sessionId"] for name, record in made.items()}
+
+
+@pytest.mark.parametrize("source, extra, code, words", [
+    ("unknown", {}, 400, "there is no session"),
+    ("not-an-id", {}, 400, "'resumeFrom' must be the id of an ended session"),
+    ("good", {"runtime": "codex"}, 400, "ran runtime claude-code, not codex"),
+    ("plain", {}, 409, "has no agent session to continue"),
+    ("forged", {}, 409, "is not one that can be passed to its CLI"),
+    ("shell", {}, 409, "runtime shell cannot resume a session"),
+])
+def test_a_session_that_cannot_be_resumed_is_refused_saying_why(scripted, resumable, source, extra, code, words):
+    name = {"unknown": "00000000-0000-4000-8000-000000000000", "not-an-id": "../etc"}.get(source) \
+        or resumable[source]
+    status, answer = create(scripted, dict({"task": "go on", "resumeFrom": name}, **extra))
+    assert (status, answer["error"]) == (code, {400: "invalid_request", 409: "conflict"}[code]), answer
+    assert words in answer["message"]
+
+
+def test_a_running_session_cannot_be_resumed_until_it_ends(scripted):
+    running = scripted.spawn(agent_session("agent-live", "exec sleep 60"), runtime="claude-code")
+    sid = running["sessionId"]
+    wait_for(lambda: scripted.rpc().sessions.getSession(sid).get("agentSessionId"), message="its agent session")
+    status, answer = create(scripted, {"task": "go on", "resumeFrom": sid})
+    assert status == 409 and "is running; a session is resumed once it has ended" in answer["message"], answer
+    scripted.rpc().sessions.stopSession(sid)
+    scripted.wait_status(sid, FINAL)
+    assert create(scripted, {"task": "true", "resumeFrom": sid})[0] == 202   # a stopped one can
+
+
+def test_a_removed_session_cannot_be_resumed(scripted):
+    ended = scripted.run(agent_session("agent-gone"), runtime="claude-code")
+    assert scripted.http("DELETE", "/v1/sessions/%s?purge=true" % ended["sessionId"])[0] == 200
+    status, answer = create(scripted, {"task": "go on", "resumeFrom": ended["sessionId"]})
+    assert status == 400 and "there is no session" in answer["message"]
+
+
+def test_a_directory_larger_than_the_resume_limit_fails_the_resumed_session_saying_so(make_system, tmp_path):
+    overlay = scripted_claude_overlay(tmp_path / "templates")
+    system = make_system(env={"SESSIONS_TEMPLATES_DIR": overlay, "RESUME_MAX_MB": "1"}).start()
+    big = system.run(agent_session("agent-big", "head -c 1100000 /dev/zero > big.bin"), runtime="claude-code")
+    resumed = system.run("echo should-not-run", runtime="claude-code", resumeFrom=big["sessionId"])
+    log = system.log(resumed["sessionId"])
+    assert resumed["status"] == "failed" and "should-not-run" not in log
+    assert "RESUME_MAX_MB" in log, log

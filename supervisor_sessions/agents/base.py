@@ -111,6 +111,11 @@ class Adapter:
         """Settings the runtime's own config files need (merged into its MCP forms), from the worker's env."""
         return {}
 
+    def carried_over(self, old_dir, new_dir):
+        """After the directory of an ended session (`old_dir`) was copied into `new_dir` for a resume, move
+        what the CLI files by working directory so it finds it in the new one. Runs in the launcher before
+        the worker starts."""
+
     def message(self, text):
         """The bytes that give a running agent its next user message (capabilities.input)."""
         raise NotImplementedError

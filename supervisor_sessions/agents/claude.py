@@ -1,9 +1,12 @@
 """Claude Code (`claude -p ... --output-format stream-json --verbose`): system/init, assistant and user
 messages with content blocks, and a result with the run's usage and its cumulative cost. With
 `--input-format stream-json` it reads user messages and control requests (interrupt) on stdin and stays
-alive between turns."""
+alive between turns. `--resume <session id>` continues a session kept under ~/.claude/projects."""
 import json
+import os
+import re
 
+from ..workerfiles import open_dir
 from .base import Adapter, Capabilities, Reader, cut, number, summary, usage
 
 
@@ -52,7 +55,24 @@ class ClaudeReader(Reader):
         return []
 
 
+def project_key(path):
+    """The folder under ~/.claude/projects where Claude Code keeps the sessions of working directory `path`."""
+    return re.sub(r"[^A-Za-z0-9]", "-", path)
+
+
 class ClaudeAdapter(Adapter):
+    def carried_over(self, old_dir, new_dir):
+        try:
+            projects = open_dir(new_dir, ".claude/projects")
+        except OSError:
+            return
+        try:
+            os.rename(project_key(old_dir), project_key(new_dir), src_dir_fd=projects, dst_dir_fd=projects)
+        except OSError:
+            pass
+        finally:
+            os.close(projects)
+
     def message(self, text):
         return _line({"type": "user", "message": {"role": "user", "content": text}})
 
@@ -72,7 +92,8 @@ def _line(obj):
 
 ADAPTER = ClaudeAdapter(
     runtime="claude-code", program="claude", package="@anthropic-ai/claude-code",
-    capabilities=Capabilities(events=True, usage=True, cost=True, input=True, interrupt=True, approvals=True),
+    capabilities=Capabilities(events=True, usage=True, cost=True, input=True, interrupt=True, approvals=True,
+                              resume=True),
     approval_modes=("auto", "ask", "deny"),
     endpoint_env=("ANTHROPIC_BASE_URL",), env={"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
     reader=ClaudeReader)

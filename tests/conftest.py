@@ -21,11 +21,12 @@ FAKE_BIN = os.path.join(HERE, "fake_bin")
 
 
 # A claude-code template whose worker runs its task as a bash script, so its output is whatever a test says
-# (a CLI's structured lines, or an attacker's); the agent session id it resumes, if any, is its $1.
+# (a CLI's structured lines, or an attacker's); the agent session id it resumes, if any, is its $1. The
+# launcher writes every MCP form into its directory.
 SCRIPTED_CLAUDE = """{% extends "session.conf.j2" %}
 {% set argv = ["bash", "--noprofile", "--norc", task_file] + ([resume_id] if resume_id | default("") else []) %}
 {% set secrets = [] %}
-{% set mcp_forms = [] %}
+{% set mcp_forms = ["agentic-flow", "gemini", "codex"] %}
 """
 
 

@@ -17,7 +17,7 @@ import supervisor_sessions
 from supervisor_sessions import identity
 from supervisor_sessions.settings import resource_dir
 
-from conftest import FINAL, System, pids_matching, wait_for
+from conftest import FINAL, System, pids_matching, scripted_claude_overlay, wait_for
 
 CODE_PATHS = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.abspath(supervisor_sessions.__file__))]
 SECRETS = {"SECRET_TOKEN": "s3cr3t-of-the-operator", "ANTHROPIC_API_KEY": "anthropic-key-of-the-operator"}
@@ -48,6 +48,7 @@ def sandboxed(request):
     with open(os.path.join(home, "mcp.json"), "w") as f:
         json.dump({"mcpServers": {"leak": {"command": "true", "args": [
             "${MANAGEMENT_API_KEY}", "${SECRET_TOKEN}", "${ANTHROPIC_API_KEY}"]}}}, f)
+    scripted_claude_overlay(os.path.join(home, "templates"))   # its claude-code is a script (resume tests)
     if request.param == "root":
         if not ROOT:
             pytest.skip("the root mode (own users, cgroups) needs the tests to run as root")
@@ -381,3 +382,52 @@ def test_under_root_the_api_binds_a_privileged_port_then_runs_as_the_service_use
     assert system.http("GET", "/v1/sessions")[0] == 200
     api = system.rpc().supervisor.getProcessInfo("management-api")["pid"]
     assert os.stat("/proc/%d" % api).st_uid == os.stat(system.socket).st_uid != 0
+
+
+def resume_of(system, first_script, second_script):
+    """Run a scripted claude worker that reports an agent session, then one resuming it; their records."""
+    first = system.run("""printf '{"type":"system","subtype":"init","session_id":"agent-1"}\\n'\n""" + first_script,
+                       runtime="claude-code")
+    assert first["agentSessionId"] == "agent-1", system.log(first["sessionId"])
+    return first, system.run(second_script, runtime="claude-code", resumeFrom=first["sessionId"], timeout=30)
+
+
+@pytest.mark.parametrize("name, target", [(".mcp.json", "file"), (".session-task", "file"),
+                                          (".gemini/settings.json", "file"), (".codex", "dir"),
+                                          (".agentic-flow", "dir"), (".claude", "dir")])
+def test_a_resumed_session_writes_nothing_through_links_its_ended_worker_left(sandboxed, name, target):
+    victim = tempfile.mkdtemp(prefix="victim", dir="/tmp")
+    os.chmod(victim, 0o777)   # writable by every user outside the sandbox, invisible inside it
+    precious = os.path.join(victim, "precious")
+    with open(precious, "w") as f:
+        f.write("precious\n")
+    os.chmod(precious, 0o666)
+    plant = "rm -rf {name}; mkdir -p $(dirname {name}); ln -s {target} {name}; ls -l {name}".format(
+        name=name, target=precious if target == "file" else victim)
+    first, resumed = resume_of(sandboxed, plant, "echo resumed")
+    assert "-> " in sandboxed.log(first["sessionId"])   # the link was planted
+    log = sandboxed.log(resumed["sessionId"])
+    with open(precious) as f:
+        assert f.read() == "precious\n"
+    assert os.listdir(victim) == ["precious"], log
+    assert resumed["status"] == "completed" and "resumed" in log \
+        or resumed["status"] == "failed" and "cannot write the worker's config into its directory" in log, log
+    shutil.rmtree(victim)
+
+
+@pytest.mark.skipif(not ROOT, reason="planting a hard link to a file of root's needs root")
+def test_a_resumed_session_gets_no_copy_of_what_its_ended_worker_did_not_own(sandboxed):
+    secret_dir = tempfile.mkdtemp(prefix="secret", dir=os.path.dirname(sandboxed.home))
+    secret = os.path.join(secret_dir, "root-only")
+    with open(secret, "w") as f:
+        f.write("root-secret\n")
+    os.chmod(secret, 0o600)
+    first = sandboxed.run("""printf '{"type":"system","subtype":"init","session_id":"agent-2"}\\n'; mkfifo fifo""",
+                          runtime="claude-code")
+    os.link(secret, os.path.join(first["sessionDir"], "stolen"))  # as a worker might where links are not protected
+    resumed = sandboxed.run("cat stolen; ls; echo resumed", runtime="claude-code", resumeFrom=first["sessionId"])
+    log = sandboxed.log(resumed["sessionId"])
+    assert resumed["status"] == "completed" and "resumed" in log, log
+    assert "root-secret" not in log and not os.path.lexists(os.path.join(resumed["sessionDir"], "stolen"))
+    assert "2 left out" in log   # the link and the FIFO
+    shutil.rmtree(secret_dir)

@@ -186,3 +186,29 @@ def test_a_budget_below_one_turn_s_cost_stops_the_real_claude_before_its_next_tu
     assert (final["status"], final["cause"]) == ("failed", "budget"), final
     assert final["usage"]["costUsd"] > 0.000001
     assert not os.path.exists(os.path.join(record["sessionDir"], "late.txt"))
+
+
+@pytest.mark.parametrize("runtime", ["claude-code", "codex"])
+def test_a_resumed_real_agent_continues_its_conversation_in_a_copy_of_its_directory(agents, standin, runtime):
+    first, _ = run_agent(agents, standin, runtime, [Step.shell("echo kept > notes.txt"), Step.text("noted")],
+                         task="remember the word pelican")
+    assert first["status"] == "completed" and first["agentSessionId"], agents.log(first["sessionId"])[-3000:]
+    standin.script = Script([Step.shell("cat notes.txt > seen.txt"), Step.text("it was pelican")])
+    before = len(standin.requests)
+    status, answer, _ = agents.http("POST", "/v1/sessions", {"task": "which word was it?",
+                                                             "resumeFrom": first["sessionId"]})
+    assert status == 202, answer
+    resumed = agents.wait_status(answer["sessionId"], FINAL, timeout=120)
+    assert resumed["status"] == "completed", agents.log(resumed["sessionId"])[-3000:]
+    assert (resumed["runtime"], resumed["resumedFrom"]) == (runtime, first["sessionId"])
+    turns = [r for r in standin.requests[before:] if r.step is not None]
+    assert turns and b"pelican" in turns[0].raw and b"which word was it?" in turns[0].raw  # the old turns went along
+    with open(os.path.join(resumed["sessionDir"], "seen.txt")) as f:   # the directory came along
+        assert f.read() == "kept\n"
+    assert agents.http("GET", "/v1/sessions/" + resumed["sessionId"])[1]["agentSessionId"]
+
+
+def test_gemini_cannot_resume_and_says_so(agents, standin):
+    first, _ = run_agent(agents, standin, "gemini-cli", [Step.text("hello")])
+    status, answer, _ = agents.http("POST", "/v1/sessions", {"task": "go on", "resumeFrom": first["sessionId"]})
+    assert status == 409 and "runtime gemini-cli cannot resume a session" in answer["message"], answer

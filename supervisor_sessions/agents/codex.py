@@ -2,7 +2,12 @@
 tool calls), turn.completed with the turn's usage. Tokens only: codex reports no cost.
 
 codex ignores OPENAI_BASE_URL, so where the worker has one it becomes a provider in $CODEX_HOME/config.toml;
-the other settings keep it from looking for updates and sending analytics."""
+the other settings keep it from looking for updates and sending analytics. `codex exec resume <thread id>`
+continues a thread whose rollout lies under $CODEX_HOME/sessions."""
+import fnmatch
+import os
+
+from ..workerfiles import open_dir
 from .base import Adapter, Capabilities, Reader, cut, number, summary, usage
 
 PROVIDER = "sessions"
@@ -59,6 +64,22 @@ def _form_settings(env):
 class CodexAdapter(Adapter):
     def form_settings(self, env):
         return _form_settings(env)
+
+    def carried_over(self, old_dir, new_dir):
+        """codex's state database holds the rollouts' absolute paths, in the old directory: without it,
+        codex finds the thread by its rollout under sessions/."""
+        try:
+            codex_home = open_dir(new_dir, ".codex")
+        except OSError:
+            return
+        try:
+            for name in fnmatch.filter(os.listdir(codex_home), "state_*.sqlite*"):
+                try:
+                    os.unlink(name, dir_fd=codex_home)
+                except OSError:   # a directory of that name: not codex's, left alone
+                    pass
+        finally:
+            os.close(codex_home)
 
 
 ADAPTER = CodexAdapter(

@@ -1,4 +1,4 @@
-"""`supervisorctl sessions ...`: list, spawn, show, stop, rm and tail worker sessions."""
+"""`supervisorctl sessions ...`: list, spawn, resume, show, stop, rm and tail worker sessions."""
 import argparse
 import shlex
 import time
@@ -13,6 +13,8 @@ USAGE = """sessions list                                  all sessions, oldest f
 sessions spawn [-r RUNTIME] [-n NAME] [-e K=V]... AGENT PROVIDER [--] TASK...
                                                create and start a session (the words after
                                                PROVIDER are the task, options included)
+sessions resume ID [--] TASK...                continue the agent of an ended session in a
+                                               new session, with TASK as its next message
 sessions show ID                               one session's record
 sessions stop ID...                            stop sessions (their whole process tree)
 sessions rm ID...                              remove ended sessions (config, directory, log)
@@ -45,6 +47,9 @@ def _parsers():
     spawn.add_argument("agent")
     spawn.add_argument("provider")
     spawn.add_argument("task", nargs=argparse.REMAINDER)  # everything after PROVIDER, `-n` included
+    resume = sub.add_parser("resume", add_help=False)
+    resume.add_argument("id")
+    resume.add_argument("task", nargs=argparse.REMAINDER)
     sub.add_parser("show", add_help=False).add_argument("id")
     for name in ("stop", "rm"):
         sub.add_parser(name, add_help=False).add_argument("ids", nargs="+")
@@ -56,6 +61,14 @@ def _parsers():
     events.add_argument("-f", "--follow", action="store_true")
     events.add_argument("--since", type=int, default=0)
     return root
+
+
+def _task(words, missing):
+    """The task a command's remaining words make (a leading `--` dropped); UsageError(missing) when none."""
+    words = words[1:] if words[:1] == ["--"] else words
+    if not words:
+        raise UsageError(missing)
+    return " ".join(words)
 
 
 def _when(ms):
@@ -114,13 +127,18 @@ class SessionsControllerPlugin(ControllerPluginBase):
             if not sep:
                 raise UsageError("--env takes KEY=VALUE, got %r" % pair)
             env[key] = value
-        words = options.task[1:] if options.task[:1] == ["--"] else options.task
-        if not words:
-            raise UsageError("spawn needs a TASK after AGENT and PROVIDER")
-        spec = {"agent": options.agent, "provider": options.provider, "task": " ".join(words)}
+        spec = {"agent": options.agent, "provider": options.provider,
+                "task": _task(options.task, "spawn needs a TASK after AGENT and PROVIDER")}
         for key, value in (("runtime", options.runtime), ("name", options.name), ("env", env or None)):
             if value:
                 spec[key] = value
+        self._create(spec)
+
+    def _cmd_resume(self, options):
+        self._create({"resumeFrom": options.id, "task": _task(options.task, "resume needs a TASK after ID")})
+
+    def _create(self, spec):
+        """Create a session and print `<id> <status>[ pid N]`; a session that failed at once fails the command."""
         record = self._rpc().createSession(spec)
         self.ctl.output("%s %s%s" % (record["sessionId"], record["status"],
                                      " pid %d" % record["pid"] if record.get("pid") else ""))

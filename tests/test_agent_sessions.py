@@ -263,7 +263,8 @@ def test_a_resumed_session_continues_the_agent_session_in_a_copy_of_the_ended_on
     assert second["sessionDir"] != first["sessionDir"]
     for line in ("resuming agent-7", "remember", "notes.txt", "no-fifo", "transcript"):
         assert line + "\n" in log, log
-    assert "2 files copied from its directory; 1 left out" in log   # notes.txt and the transcript; the FIFO
+    # notes.txt, the transcript and the three MCP forms (written afresh after); the FIFO left out
+    assert "5 files copied from its directory; 1 left out" in log
     shown = scripted.http("GET", "/v1/sessions/" + second["sessionId"])[1]
     assert shown["resumedFrom"] == first["sessionId"]
     with open("%s/notes.txt" % first["sessionDir"]) as f:   # the ended session is left as it was
@@ -321,6 +322,18 @@ def test_a_removed_session_cannot_be_resumed(scripted):
     assert scripted.http("DELETE", "/v1/sessions/%s?purge=true" % ended["sessionId"])[0] == 200
     status, answer = create(scripted, {"task": "go on", "resumeFrom": ended["sessionId"]})
     assert status == 400 and "there is no session" in answer["message"]
+
+
+def test_supervisorctl_sessions_resume_continues_an_ended_agent_with_the_words_as_its_task(scripted):
+    first = scripted.run(agent_session("agent-ctl"), runtime="claude-code")
+    result = scripted.ctl("sessions", "resume", first["sessionId"], "--", "echo", "resuming", "$1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    sid = result.stdout.split()[0]
+    record = scripted.wait_status(sid, FINAL)
+    assert (record["resumedFrom"], record["task"]) == (first["sessionId"], "echo resuming $1")
+    assert "resuming agent-ctl\n" in scripted.log(sid)
+    refused = scripted.ctl("sessions", "resume", sid, "go", "on")   # it has no agent session of its own
+    assert refused.returncode != 0 and "has no agent session to continue" in refused.stdout + refused.stderr
 
 
 def test_a_directory_larger_than_the_resume_limit_fails_the_resumed_session_saying_so(make_system, tmp_path):

@@ -19,6 +19,8 @@ from .mirror import WAIT_SECONDS, Mirror
 from .metrics import ApiMetrics
 from .client import server_proxy
 from .agentevents import AgentOutput
+from .apihttp import (ERROR_CODES, MAX_BODY_BYTES, ApiError, error_answer, json_answer, query_bool, query_int,
+                      read_json_body, session_id_param)
 from .events import FINAL, STATUSES, now_ms
 from .faults import HTTP_STATUS, InvalidSpec
 from .logtail import read_log
@@ -30,7 +32,6 @@ from .views import close_json, open_json, present, show_event
 log = logging.getLogger(__name__)
 access = logging.getLogger(__name__ + ".access")
 
-MAX_BODY_BYTES = 1024 * 1024      # a POST body above this is 413
 DEFAULT_TAIL_LINES = 50
 MAX_TAIL_LINES = 10_000
 DEFAULT_LIST_LIMIT = 100
@@ -41,75 +42,6 @@ LOG_CHUNK = 256 * 1024
 EVENTS_PAGE = 1000
 FEED_WAIT_SECONDS = 5    # a feed follower waits in supervisord this long per call, then checks its client
 EVENT_TYPES = frozenset(("created", "state", "removed") + AgentOutput.TYPES)
-ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-               409: "conflict", 410: "gone", 413: "payload_too_large", 429: "too_many_requests", 500: "internal_error",
-               503: "unavailable", 507: "insufficient_storage"}
-
-class ApiError(Exception):
-    """An error answer: HTTP status, message and extra headers."""
-
-    def __init__(self, status, message, headers=None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-def _json(status, body, headers=None):
-    return bottle.HTTPResponse(json.dumps(body), status=status, headers=dict(
-        headers or {}, **{"Content-Type": "application/json"}))
-
-
-def _error(status, message, headers=None):
-    return _json(status, {"error": ERROR_CODES.get(status, "error"), "message": message}, headers)
-
-
-def _query_int(name, default, minimum, maximum):
-    raw = bottle.request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "%s must be an integer, got %r" % (name, raw[:40])) from None
-    if not minimum <= value <= maximum:
-        raise ApiError(400, "%s must be between %d and %d" % (name, minimum, maximum))
-    return value
-
-
-def _query_bool(name):
-    raw = bottle.request.query.get(name, "false").lower()
-    if raw not in ("true", "false", "1", "0", "yes", "no"):
-        raise ApiError(400, "%s must be true or false, got %r" % (name, raw[:40]))
-    return raw in ("true", "1", "yes")
-
-
-def _read_json_body(expected="agent, task and provider"):
-    environ = bottle.request.environ
-    try:
-        declared = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise ApiError(400, "Content-Length is not a number") from None
-    if declared > MAX_BODY_BYTES:
-        raise ApiError(413, "the body may be at most %d bytes" % MAX_BODY_BYTES)
-    raw = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "the body may be at most %d bytes" % MAX_BODY_BYTES)
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ApiError(400, "the body is not valid UTF-8 JSON: %s" % str(e)[:120]) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object with %s" % expected)
-    return body
-
-
-def _session_id(value):
-    if not is_session_id(value):
-        raise ApiError(404, "no session %r" % value[:80])
-    return value
-
-
 def create_app(settings, api_key, metrics_public=False, mirror=None):
     """A new Bottle app serving the API for `settings`, guarded by `api_key` (no module-level state).
 
@@ -175,17 +107,17 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
             except bottle.HTTPResponse:
                 raise
             except ApiError as e:
-                return _error(e.status, e.message, e.headers)
+                return error_answer(e.status, e.message, e.headers)
             except xmlrpc.client.Fault as e:
                 status = HTTP_STATUS.get(e.faultCode, 500)
-                return _error(status, e.faultString, {"Retry-After": "5"} if status == 429 else None)
+                return error_answer(status, e.faultString, {"Retry-After": "5"} if status == 429 else None)
             except (OSError, xmlrpc.client.ProtocolError) as e:
                 local.proxy = None
-                return _error(503, "supervisord is not answering on %s (%s)" % (settings.socket_path,
+                return error_answer(503, "supervisord is not answering on %s (%s)" % (settings.socket_path,
                                                                                   type(e).__name__))
             except Exception:
                 log.exception("unexpected error on %s %s", bottle.request.method, bottle.request.path)
-                return _error(500, "internal error; the API's log has the details")
+                return error_answer(500, "internal error; the API's log has the details")
         return wrapper
 
     def measured(callback, route):
@@ -224,7 +156,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         try:
             state = server_proxy(settings.socket_path, timeout=3.0).supervisor.getState()
         except (OSError, xmlrpc.client.Error) as e:
-            return _error(503, "supervisord is not answering (%s)" % type(e).__name__)
+            return error_answer(503, "supervisord is not answering (%s)" % type(e).__name__)
         return {"status": "ready", "supervisord": state.get("statename", "")}
 
     @app.get("/v1/openapi.json")
@@ -233,7 +165,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
 
     @app.post("/v1/sessions")
     def create_session():
-        body = _read_json_body()
+        body = read_json_body()
         key = bottle.request.get_header("Idempotency-Key")
         if key is not None:
             if body.get("clientToken", key) != key:
@@ -267,7 +199,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         message = "Worker session queued" if record["status"] == "queued" else "Worker session created"
         if record.get("replayed"):
             message = "Worker session made earlier with this Idempotency-Key"
-        return _json(200 if record.get("replayed") else 202, {"sessionId": sid, "status": "accepted", "message": message,
+        return json_answer(200 if record.get("replayed") else 202, {"sessionId": sid, "status": "accepted", "message": message,
                            "sessionDir": record["sessionDir"], "logFile": record["logFile"]},
                      {"Location": "/v1/sessions/" + sid})
 
@@ -276,8 +208,8 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         status = bottle.request.query.get("status")
         if status is not None and status not in STATUSES:
             raise ApiError(400, "status must be one of %s" % ", ".join(sorted(STATUSES)))
-        limit = _query_int("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
-        offset = _query_int("offset", 0, 0, 10 ** 9)
+        limit = query_int("limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
+        offset = query_int("offset", 0, 0, 10 ** 9)
         labels = _label_filter(bottle.request.query)
         now = now_ms()
         if mirrored():  # each record's JSON as the mirror keeps it, with its duration now
@@ -295,8 +227,8 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
 
     @app.get("/v1/sessions/<sid>")
     def get_session(sid):
-        _session_id(sid)
-        lines = _query_int("tail", DEFAULT_TAIL_LINES, 0, MAX_TAIL_LINES)
+        session_id_param(sid)
+        lines = query_int("tail", DEFAULT_TAIL_LINES, 0, MAX_TAIL_LINES)
         shown = present(read_record(sid))
         shown["resources"] = sampler.sample(shown["pid"]) if shown["pid"] else None
         text = ""
@@ -307,8 +239,8 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
 
     @app.delete("/v1/sessions/<sid>")
     def delete_session(sid):
-        _session_id(sid)
-        purge = _query_bool("purge")
+        session_id_param(sid)
+        purge = query_bool("purge")
         proxy = rpc()
         record = proxy.sessions.stopSession(sid)
         if purge:
@@ -328,9 +260,9 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
 
     @app.get("/v1/sessions/<sid>/log")
     def session_log(sid):
-        _session_id(sid)
-        follow = _query_bool("follow")
-        offset = _query_int("offset", 0, 0, 2 ** 62)
+        session_id_param(sid)
+        follow = query_bool("follow")
+        offset = query_int("offset", 0, 0, 2 ** 62)
         resume = bottle.request.get_header("Last-Event-ID")
         if resume:
             if not resume.isdigit() or len(resume) > 19:
@@ -353,34 +285,34 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
 
     @app.post("/v1/sessions/<sid>/messages")
     def send_message(sid):
-        body = _read_json_body("text")
+        body = read_json_body("text")
         if set(body) != {"text"} or not isinstance(body["text"], str) or not body["text"].strip():
             raise ApiError(400, "the body must be {\"text\": \"...\"} with some text")
-        rpc().sessions.sendMessage(_session_id(sid), body["text"])
-        return _json(202, {"sessionId": sid, "status": "accepted"})
+        rpc().sessions.sendMessage(session_id_param(sid), body["text"])
+        return json_answer(202, {"sessionId": sid, "status": "accepted"})
 
     @app.post("/v1/sessions/<sid>/interrupt")
     def interrupt(sid):
-        rpc().sessions.interruptSession(_session_id(sid))
-        return _json(202, {"sessionId": sid, "status": "interrupting"})
+        rpc().sessions.interruptSession(session_id_param(sid))
+        return json_answer(202, {"sessionId": sid, "status": "interrupting"})
 
     @app.post("/v1/sessions/<sid>/close")
     def close(sid):
-        rpc().sessions.closeSession(_session_id(sid))
-        return _json(202, {"sessionId": sid, "status": "closing"})
+        rpc().sessions.closeSession(session_id_param(sid))
+        return json_answer(202, {"sessionId": sid, "status": "closing"})
 
     @app.get("/v1/sessions/<sid>/approvals")
     def approvals(sid):
-        pending = rpc().sessions.listApprovals(_session_id(sid))
+        pending = rpc().sessions.listApprovals(session_id_param(sid))
         return {"approvals": [dict(r, since=int(r["since"])) for r in pending]}
 
     @app.post("/v1/sessions/<sid>/approvals/<request_id>")
     def answer_approval(sid, request_id):
-        body = _read_json_body("decision (allow or deny) and an optional message")
+        body = read_json_body("decision (allow or deny) and an optional message")
         if set(body) - {"decision", "message"} or body.get("decision") not in ("allow", "deny") \
                 or not isinstance(body.get("message", ""), str):
             raise ApiError(400, "the body must be {\"decision\": \"allow\" or \"deny\", \"message\"?: text}")
-        rpc().sessions.answerApproval(_session_id(sid), request_id, body["decision"], body.get("message", ""))
+        rpc().sessions.answerApproval(session_id_param(sid), request_id, body["decision"], body.get("message", ""))
         return {"sessionId": sid, "requestId": request_id, "decision": body["decision"]}
 
     @app.get("/v1/runtimes")
@@ -389,7 +321,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
 
     @app.get("/v1/sessions/<sid>/events")
     def session_events(sid):
-        read_record(_session_id(sid))  # 404 for a session that does not exist
+        read_record(session_id_param(sid))  # 404 for a session that does not exist
         return feed(lambda e: e["sessionId"] == sid)
 
     @app.get("/v1/events")
@@ -398,7 +330,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
 
     def feed(of_interest):
         """The change feed (of the events `of_interest`) as a JSON page or a stream: see GET /v1/events."""
-        since = _query_int("since", 0, 0, 2 ** 53)
+        since = query_int("since", 0, 0, 2 ** 53)
         last_seen = bottle.request.get_header("Last-Event-ID")
         if last_seen:
             if not last_seen.isdigit() or len(last_seen) > 16:

@@ -14,7 +14,7 @@ import xmlrpc.client
 
 import bottle
 
-from . import __version__, httpserver, jsonlog, monitor, procs
+from . import __version__, apifiles, httpserver, jsonlog, monitor, procs
 from .mirror import WAIT_SECONDS, Mirror
 from .metrics import ApiMetrics
 from .client import server_proxy
@@ -378,6 +378,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
             "system": monitor.system_status(settings.home),
         }
 
+    apifiles.add_routes(app, rpc, settings.files_upload_max_mb << 20)
     return app
 
 
@@ -519,7 +520,7 @@ def serve(settings, api_key, after_bind=None):
         client_timeout=settings.client_timeout, connection_limit=settings.api_connection_limit,
         first_request_timeout=settings.api_first_request_timeout,
         per_client=settings.api_connections_per_client, max_body=MAX_BODY_BYTES, error_codes=ERROR_CODES,
-        ident="supervisor-sessions")
+        ident="supervisor-sessions", upload_max=settings.files_upload_max_mb << 20, is_upload=apifiles.is_upload)
     if after_bind:
         after_bind()
     server.print_listen("Management API on http://{}:{}")

@@ -8,7 +8,7 @@ from .naming import is_session_id
 
 MAX_BODY_BYTES = 1024 * 1024      # a POST body above this is 413
 ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-               409: "conflict", 410: "gone", 413: "payload_too_large", 429: "too_many_requests", 500: "internal_error",
+               409: "conflict", 410: "gone", 411: "length_required", 413: "payload_too_large", 429: "too_many_requests", 500: "internal_error",
                503: "unavailable", 507: "insufficient_storage"}
 
 

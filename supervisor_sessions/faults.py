@@ -13,6 +13,7 @@ class Faults:
     QUEUE_FULL = 1005         # MAX_QUEUED_SESSIONS sessions already wait
     EVENTS_GONE = 1006        # the events asked for are older than the journal keeps
     NOT_CAPABLE = 1007        # the session (its runtime, or how it was created) cannot do what was asked
+    NO_SUCH_PATH = 1008       # nothing of that name in the session directory
     INTERNAL = 1099           # a bug of ours; the message carries the traceback's last line
 
 
@@ -27,6 +28,7 @@ HTTP_STATUS = {
     Faults.QUEUE_FULL: 429,
     Faults.EVENTS_GONE: 410,
     Faults.NOT_CAPABLE: 409,
+    Faults.NO_SUCH_PATH: 404,
     Faults.INTERNAL: 500,
 }
 
@@ -63,6 +65,10 @@ class QueueFull(SessionError):
 
 class NotCapable(SessionError):
     code = Faults.NOT_CAPABLE
+
+
+class NoSuchPath(SessionError):
+    code = Faults.NO_SUCH_PATH
 
 
 class EventsGone(SessionError):

@@ -49,6 +49,8 @@ class Limits:
     first_request_timeout: float
     per_client: int
     error_codes: dict = field(default_factory=dict)
+    upload_max: int = 0            # the body limit of an upload: a request that `is_upload(method, path)`
+    is_upload: object = None
 
 
 class BodyTooLarge(RequestEntityTooLarge):
@@ -92,28 +94,34 @@ class Parser(HTTPRequestParser):
     """waitress' parser that refuses a body over `max_body` (declared, or decoded from chunks) as soon as
     it knows, and tells its channel when a request is complete or refused."""
 
-    def __init__(self, adj, channel=None, max_body=None):
+    def __init__(self, adj, channel=None, limits=None):
         super().__init__(adj)
         self.channel = channel
-        self.max_body = max_body
+        self.limits = limits
+
+    def _max_body(self):
+        limits = self.limits
+        if limits.is_upload is not None and limits.is_upload(self.command, self.path):
+            return limits.upload_max
+        return limits.max_body
 
     def _too_large(self):
-        if self.max_body is None or isinstance(self.error, BodyTooLarge):
+        if self.limits is None or isinstance(self.error, BodyTooLarge):
             return False
         if isinstance(self.error, RequestEntityTooLarge):
             return True  # waitress' own limit (chunk framing included): the same answer as ours
         if self.error is not None or not self.headers_finished:
             return False
         if self.chunked:
-            return self.body_rcv is not None and len(self.body_rcv) > self.max_body
-        return self.content_length > self.max_body
+            return self.body_rcv is not None and len(self.body_rcv) > self._max_body()
+        return self.content_length > self._max_body()
 
     def received(self, data):
         if self.completed:
             return 0
         consumed = super().received(data)
         if self._too_large():
-            self.error = BodyTooLarge(self.max_body)
+            self.error = BodyTooLarge(self._max_body() if self.headers_finished else self.limits.max_body)
             self.completed = True
         if not self.completed:
             return consumed
@@ -144,7 +152,7 @@ class Channel(HTTPChannel):
 
     def __init__(self, server, sock, addr, adj, map=None):
         super().__init__(server, sock, addr, adj, map)
-        self.parser_class = functools.partial(Parser, channel=self, max_body=server.limits.max_body)
+        self.parser_class = functools.partial(Parser, channel=self, limits=server.limits)
         self.client = addr[0] if isinstance(addr, tuple) and addr else None
         server.clients.opened(self.client)
         self.counted = True
@@ -312,14 +320,15 @@ def ensure_fd_room(connection_limit):
 
 
 def create_server(app, *, host, port, threads, client_timeout, connection_limit, first_request_timeout,
-                  per_client, max_body, error_codes, ident):
+                  per_client, max_body, error_codes, ident, upload_max=0, is_upload=None):
     """waitress' server for `app` with the limits above (call .run() to serve)."""
     adj = Adjustments(host=host, port=port, threads=threads, channel_request_lookahead=1,
                       channel_timeout=client_timeout, cleanup_interval=1, connection_limit=connection_limit,
-                      asyncore_use_poll=True, max_request_body_size=max_body + CHUNKED_FRAMING_SLACK,
-                      ident=ident)
+                      asyncore_use_poll=True,
+                      max_request_body_size=max(max_body, upload_max) + CHUNKED_FRAMING_SLACK, ident=ident)
     limits = Limits(max_body=max_body, first_request_timeout=first_request_timeout, per_client=per_client,
-                    error_codes={**WAITRESS_ERROR_CODES, **error_codes})
+                    error_codes={**WAITRESS_ERROR_CODES, **error_codes}, upload_max=upload_max,
+                    is_upload=is_upload)
     sock_map = {}
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)

@@ -10,6 +10,16 @@ _WEBHOOK_URL = {"type": "string", "format": "uri", "pattern": "^https?://[\\x21-
                 "maxLength": WEBHOOK_URL_MAX_CHARS}
 _NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
 _MS = {"type": ["integer", "null"], "description": "ms since the epoch"}
+_FILE_PATH = {"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
+              "description": "relative to the session directory; '..', absolute paths and links are refused"}
+_ARCHIVE = {"name": "archive", "in": "query", "schema": {"enum": ["tar.gz"]},
+            "description": "a directory as a gzipped tar"}
+_LISTING = {"application/json": {"schema": {"type": "object", "required": ["path", "entries", "truncated"], "properties": {
+    "path": {"type": "string"}, "truncated": {"type": "boolean", "description": "more than 10,000 entries"},
+    "entries": {"type": "array", "items": {"type": "object", "properties": {
+        "name": {"type": "string"}, "type": {"enum": ["file", "dir", "link", "other"]},
+        "size": {"type": "integer"}, "mtime": {"type": "integer", "description": "ms since the epoch"}}}}}}},
+            "application/gzip": {}}
 
 
 def _error_response(description):
@@ -21,7 +31,7 @@ def _errors(*statuses):
     text = {400: "bad request: a field, query or body is invalid", 401: "missing or wrong bearer token",
             404: "no such session or route", 409: "conflict with the session's state",
             410: "the events asked for are older than the journal keeps (the message names the oldest seq)",
-            413: "body too large", 429: "the queue is full, or too many log followers (see Retry-After)", 503: "supervisord is not answering",
+            411: "an upload without a Content-Length or a chunked body", 413: "body too large", 429: "the queue is full, or too many log followers (see Retry-After)", 503: "supervisord is not answering",
             507: "the disk is full"}
     return {str(s): _error_response(text[s]) for s in statuses}
 
@@ -289,6 +299,27 @@ def openapi_document(version):
                          "type": "object", "required": ["decision"], "additionalProperties": False,
                          "properties": {"decision": {"enum": ["allow", "deny"]}, "message": {"type": "string"}}}}}},
                      "responses": {"200": {"description": "answered"}, **_errors(400, 401, 404, 409, 503)}}},
+        "/v1/sessions/{sessionId}/files": {
+            "get": {"summary": "The session directory: its entries as JSON, or with archive=tar.gz its files and "
+                               "directories (no links, no special files) as a gzipped tar",
+                    "parameters": [sid, _ARCHIVE],
+                    "responses": {"200": {"description": "a listing, or the archive", "content": _LISTING},
+                                  **_errors(400, 401, 404, 503)}}},
+        "/v1/sessions/{sessionId}/files/{path}": {
+            "get": {"summary": "A file (application/octet-stream), or a directory's entries (JSON) or archive; "
+                               "never through a link, nothing the worker does not own",
+                    "parameters": [sid, _FILE_PATH, _ARCHIVE],
+                    "responses": {"200": {"description": "the file's bytes, a listing or an archive",
+                                          "content": dict(_LISTING, **{"application/octet-stream": {}})},
+                                  **_errors(400, 401, 404, 503)}},
+            "put": {"summary": "Upload a file (at most FILES_UPLOAD_MAX_MB); directories on the way are made; "
+                               "it belongs to the session's worker",
+                    "parameters": [sid, _FILE_PATH],
+                    "requestBody": {"required": True, "content": {"application/octet-stream": {}}},
+                    "responses": {"201": {"description": "written", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["path", "size"],
+                        "properties": {"path": {"type": "string"}, "size": {"type": "integer"}}}}}},
+                                  **_errors(400, 401, 404, 409, 411, 413, 503)}}},
         "/v1/runtimes": {
             "get": {"summary": "Every runtime: installed or not, its version, what it supports",
                     "responses": {"200": {"description": "runtimes", "content": _json_content("Runtimes")},

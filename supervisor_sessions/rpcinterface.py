@@ -5,6 +5,7 @@ What it does for agents (their output, guards and input) is in agentcontrol.py, 
 Every call does bounded work on supervisord's single thread (validate, write a few small files, parse the
 rendered config, add a group, fork) and never waits on a child.
 """
+import base64
 import itertools
 import json
 import os
@@ -21,7 +22,7 @@ from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates, g
 from supervisor.xmlrpc import Faults as SupervisorFaults
 from supervisor.xmlrpc import RPCError
 
-from . import API_VERSION, groups, procs, resume, services
+from . import API_VERSION, groups, procs, resume, services, sessionfiles
 from .agentevents import AgentOutput
 from .agentcontrol import AgentControl
 from .agents import ADAPTERS, adapter_for
@@ -47,6 +48,7 @@ MAX_WAIT_SECONDS = 60           # the longest getEvents may wait for an event
 WAIT_RECHECK_SECONDS = 0.2      # how often (at most) a waiting getEvents looks at the clock
 IDEMPOTENCY_MS = 24 * 3600 * 1000  # how long a clientToken names the session it made
 MAX_EVENTS_PER_CALL = 1000
+_CHUNK_BASE64_MAX = 4 * (sessionfiles.CHUNK_MAX // 3 + 1)
 TIMED_OUT = {"status": "failed", "cause": "timeout", "reason": "timeout"}
 _ENDED_STATES = (ProcessStates.EXITED, ProcessStates.STOPPED, ProcessStates.FATAL)
 
@@ -97,6 +99,21 @@ def _list_query(query):
     if after is not None:
         _session_id(after)
     return bool(query.get("newestFirst", False)), numbers[0], numbers[1], wanted, after
+
+
+def _check_ints(**values):
+    """InvalidSpec unless every value is an integer (not a bool)."""
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidSpec("%s must be an integer" % name)
+
+
+def _whole(value, name):
+    """`value` (an int, or a double with no fraction) as an int >= 0; InvalidSpec else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0 \
+            or value >= 2 ** 53 or value != int(value):
+        raise InvalidSpec("%s must be a whole number >= 0" % name)
+    return int(value)
 
 
 def _session_id(value):
@@ -697,12 +714,80 @@ class SessionsNamespaceRPCInterface(AgentControl):
         @return array result     [string text, int nextOffset, boolean overflow]
         """
         self._record(sessionId)
-        for name, value in (("offset", offset), ("length", length)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise InvalidSpec("%s must be an integer" % name)
+        _check_ints(offset=offset, length=length)
         if length <= 0:
             raise InvalidSpec("length must be positive")
         return list(read_log(self.settings.log_file(sessionId), offset, length))
+
+    @guarded
+    def getSessionFile(self, sessionId, path, offset=0, length=sessionfiles.CHUNK_MAX):
+        """Read what stands at a path inside a session's directory, never through a link.
+
+        A directory gives its entries (links, FIFOs and the like shown by type, not followed); a file up to
+        length bytes from offset. Only what the session's worker owns is served: a link, a special file or
+        a file of another user is an INVALID_SPEC naming why; nothing there is NO_SUCH_PATH.
+
+        @param string sessionId  the session id
+        @param string path       relative to the session directory ("" for the directory itself)
+        @param double offset     where to start reading a file (an int or a whole double: files pass 2 GiB)
+        @param int length        the most bytes to return (at most 1 MiB)
+        @return struct found     {type: "dir", entries: [{name, type, size, mtime}], truncated} or
+                                 {type: "file", size, mtime, offset, data (base64)}; sizes, offsets and
+                                 mtimes (ms) are doubles, as XML-RPC's int stops at 2**31
+        """
+        record = self._record(sessionId)
+        _check_ints(length=length)
+        found = sessionfiles.read(self.store.session_dir(sessionId), path, self._worker_uids(record),
+                                  _whole(offset, "offset"), length)
+        for item in [found] + found.get("entries", []):
+            item.update({key: float(item[key]) for key in ("size", "mtime", "offset") if key in item})
+        if found["type"] == "file":
+            found["data"] = xmlrpc.client.Binary(found["data"])
+        return found
+
+    @guarded
+    def putSessionFile(self, sessionId, path, uploadId, offset, data, final):
+        """Write one chunk of an upload into a session's directory, never through a link.
+
+        Chunks of one upload (same uploadId) go at their offset into a temp file beside the path (offset 0
+        starts it afresh); the final chunk puts it in place of whatever stands at the path. Directories on
+        the way are made. What is written belongs to the session's worker user.
+
+        @param string sessionId  the session id
+        @param string path       relative to the session directory
+        @param string uploadId   1-32 letters and digits naming this upload
+        @param double offset     where this chunk goes (an int or a whole double)
+        @param string data       the chunk (at most 1 MiB) in base64, as a string: supervisor's parser
+                                 turns a base64 value into text, which binary data does not survive
+        @param boolean final     true for the last chunk
+        @return double size      the bytes written so far
+        """
+        record = self._record(sessionId)
+        offset = _whole(offset, "offset")
+        if not isinstance(uploadId, str) or not uploadId.isalnum() or not 1 <= len(uploadId) <= 32 \
+                or not uploadId.isascii():
+            raise InvalidSpec("uploadId must be 1-32 letters and digits")
+        try:
+            chunk = base64.b64decode(data, validate=True) if len(data) <= _CHUNK_BASE64_MAX else None
+        except (TypeError, ValueError):
+            chunk = None
+        if chunk is None or len(chunk) > sessionfiles.CHUNK_MAX:
+            raise InvalidSpec("data must be a string of base64 of at most %d bytes" % sessionfiles.CHUNK_MAX)
+        if record["status"] == "queued" and self.confinement.isolation.users:
+            raise SessionActive("session %s is queued: the user its files belong to is known once it starts"
+                                % sessionId)
+        return float(sessionfiles.write(self.store.session_dir(sessionId), path, self._worker_user(record),
+                                        uploadId, offset, chunk, bool(final)))
+
+    def _worker_uids(self, record):
+        """The uids whose files in a session's directory are its worker's."""
+        return {record["uid"]} if record.get("uid") is not None else {os.geteuid()}
+
+    def _worker_user(self, record):
+        """(uid, gid) of a session's worker user, or None where workers run as we do."""
+        if record.get("uid") is None:
+            return None
+        return record["uid"], dict(self.confinement.isolation.users).get(record["uid"], record["uid"])
 
     @guarded
     def getEvents(self, sinceSeq, limit, waitSeconds=0):

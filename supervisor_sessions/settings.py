@@ -124,6 +124,7 @@ class Settings:
     result_grace_seconds: int = 10    # a one-shot agent still running this long after its result is stopped
     idle_timeout_seconds: int = 600   # an interactive agent with no message this long has its input closed
     resume_max_mb: int = 4096  # a session resuming another copies at most this much of its directory
+    files_upload_max_mb: int = 100  # the largest file PUT into a session directory
     approval_timeout_seconds: int = 300   # a permission request with no decision this long is denied
     agent_prices: tuple = ()   # (runtime, (input, output) USD per million tokens) pairs, from AGENT_PRICES
     templates_overlay: str = ""
@@ -177,6 +178,7 @@ class Settings:
             result_grace_seconds=_number(env, "AGENT_RESULT_GRACE_SECONDS", 10, 1, 3600),
             idle_timeout_seconds=_number(env, "AGENT_IDLE_TIMEOUT_SECONDS", 600, 1, 10 ** 7),
             resume_max_mb=_number(env, "RESUME_MAX_MB", 4096, 1, 2 ** 31 - 1),
+            files_upload_max_mb=_number(env, "FILES_UPLOAD_MAX_MB", 100, 1, 1 << 20),
             approval_timeout_seconds=_number(env, "APPROVAL_TIMEOUT_SECONDS", 300, 1, 10 ** 7),
             agent_prices=tuple(_prices(env).items()),
             templates_overlay=env.get("SESSIONS_TEMPLATES_DIR") or os.path.join(home, "templates"),

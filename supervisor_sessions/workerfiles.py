@@ -13,21 +13,25 @@ COPY_MAX_DEPTH = 128
 _CHUNK = 1 << 20
 
 
-def open_dir(base, relative="", create=False):
+def open_dir(base, relative="", create=False, owner=None):
     """A descriptor of the directory `relative` (components separated by "/") under `base`, each component
-    opened without following links and made 0700 when missing and `create`. OSError (ELOOP, ENOTDIR) where
-    one is a link or not a directory."""
+    opened without following links and, when missing and `create`, made 0700 (0755 with an `owner`, (uid,
+    gid), who gets it). OSError (ELOOP, ENOTDIR) where one is a link or not a directory."""
     fd = os.open(base, _DIR_FLAGS)
     try:
         for part in [p for p in relative.split("/") if p not in ("", ".")]:
             if part == "..":
                 raise OSError(1, "'..' is not allowed in %r" % relative)
+            made = False
             if create:
                 try:
-                    os.mkdir(part, 0o700, dir_fd=fd)
+                    os.mkdir(part, 0o755 if owner else 0o700, dir_fd=fd)
+                    made = True
                 except FileExistsError:
                     pass
             child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            if made and owner:
+                os.fchown(child, owner[0], owner[1])
             os.close(fd)
             fd = child
     except BaseException:

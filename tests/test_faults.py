@@ -4,7 +4,7 @@ from supervisor import xmlrpc as supervisor_xmlrpc
 
 from supervisor_sessions import faults
 from supervisor_sessions.faults import (HTTP_STATUS, SUPERVISOR_SHUTDOWN_STATE, Faults, InvalidSpec, NoSuchSession,
-                                        EventsGone, NotCapable, QueueFull, SessionActive, SessionError, StorageFull)
+                                        EventsGone, NoSuchPath, NotCapable, QueueFull, SessionActive, SessionError, StorageFull)
 
 
 def codes(cls):
@@ -47,6 +47,7 @@ def test_http_statuses_cover_exactly_our_codes_and_supervisors_shutdown():
     (SessionError, Faults.INTERNAL), (InvalidSpec, Faults.INVALID_SPEC), (NoSuchSession, Faults.NO_SUCH_SESSION),
     (SessionActive, Faults.SESSION_ACTIVE), (StorageFull, Faults.STORAGE_FULL), (QueueFull, Faults.QUEUE_FULL),
     (NotCapable, Faults.NOT_CAPABLE),
+    (NoSuchPath, Faults.NO_SUCH_PATH),
 ])
 def test_each_session_error_carries_its_code_and_message(error, code):
     raised = error("what went wrong")
@@ -62,5 +63,6 @@ def test_events_gone_names_the_oldest_seq_still_kept():
 def test_every_session_error_subclass_in_the_module_is_covered():
     subclasses = {cls for cls in vars(faults).values()
                   if isinstance(cls, type) and issubclass(cls, SessionError) and cls is not SessionError}
-    assert subclasses == {InvalidSpec, NoSuchSession, SessionActive, StorageFull, QueueFull, EventsGone, NotCapable}
+    assert subclasses == {InvalidSpec, NoSuchSession, SessionActive, StorageFull, QueueFull, EventsGone, NotCapable,
+                          NoSuchPath}
     assert len({cls.code for cls in subclasses}) == len(subclasses)

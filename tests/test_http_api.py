@@ -274,24 +274,6 @@ def test_ready_turns_503_while_supervisords_socket_is_gone(make_system):
     assert system.http("GET", "/v1/sessions")[0] == 200
 
 
-def test_the_openapi_document_covers_every_route(system):
-    status, spec, _ = system.http("GET", "/v1/openapi.json")
-    assert status == 200 and spec["openapi"] == "3.1.0"
-    served = {(m.lower(), p) for m, p in [("GET", "/health"), ("GET", "/ready"), ("GET", "/v1/openapi.json"),
-                                          ("POST", "/v1/sessions"), ("GET", "/v1/sessions"),
-                                          ("GET", "/v1/sessions/{sessionId}"),
-                                          ("DELETE", "/v1/sessions/{sessionId}"),
-                                          ("GET", "/v1/sessions/{sessionId}/log"), ("GET", "/v1/status"),
-                                          ("GET", "/v1/events"), ("GET", "/v1/sessions/{sessionId}/events"),
-                                          ("GET", "/v1/runtimes"), ("POST", "/v1/sessions/{sessionId}/messages"),
-                                          ("POST", "/v1/sessions/{sessionId}/interrupt"),
-                                          ("POST", "/v1/sessions/{sessionId}/close"),
-                                          ("GET", "/v1/sessions/{sessionId}/approvals"),
-                                          ("POST", "/v1/sessions/{sessionId}/approvals/{requestId}")]}
-    documented = {(m, p) for p, methods in spec["paths"].items() for m in methods}
-    assert documented == served
-
-
 def test_responses_match_the_openapi_schemas(system):
     jsonschema = pytest.importorskip("jsonschema")
     spec = system.http("GET", "/v1/openapi.json")[1]

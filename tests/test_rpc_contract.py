@@ -8,8 +8,9 @@ from supervisor_sessions.faults import Faults
 from conftest import FINAL, wait_for
 
 METHODS = ["answerApproval", "closeSession", "countSessions", "createSession", "getAPIVersion", "getEvents",
-           "getIsolation", "getSession", "interruptSession", "listApprovals", "listRuntimes", "listServices",
-           "listSessions", "removeSession", "sendMessage", "stopSession", "tailSessionLog"]
+           "getIsolation", "getSession", "getSessionFile", "interruptSession", "listApprovals", "listRuntimes",
+           "listServices", "listSessions", "putSessionFile", "removeSession", "sendMessage", "stopSession",
+           "tailSessionLog"]
 
 
 def test_every_public_method_is_listed_and_documented(system):
@@ -19,7 +20,7 @@ def test_every_public_method_is_listed_and_documented(system):
     for name in METHODS:
         assert rpc.system.methodHelp("sessions." + name).strip()
         signature = rpc.system.methodSignature("sessions." + name)
-        assert signature[0] in ("string", "struct", "array", "boolean")  # the return type, then params
+        assert signature[0] in ("string", "struct", "array", "boolean", "int", "double")  # the return type, then params
 
 
 def test_the_api_version_is_a_string(system):

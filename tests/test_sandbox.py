@@ -431,3 +431,32 @@ def test_a_resumed_session_gets_no_copy_of_what_its_ended_worker_did_not_own(san
     assert "root-secret" not in log and not os.path.lexists(os.path.join(resumed["sessionDir"], "stolen"))
     assert "2 left out" in log   # the link and the FIFO
     shutil.rmtree(secret_dir)
+
+
+def test_the_files_api_serves_no_link_a_worker_planted_and_uploads_through_none(sandboxed):
+    """Links to the API key, the service's state and a writable directory outside: reads are refused,
+    archives leave them out, an upload through them lands nowhere."""
+    outside = tempfile.mkdtemp(prefix="outside", dir="/tmp")
+    os.chmod(outside, 0o777)
+    record, _ = attack(sandboxed, "ln -s %s/run/api-key key; ln -s %s/state state; ln -s %s out; echo mine > mine"
+                       % (sandboxed.home, sandboxed.home, outside))
+    files = "/v1/sessions/%s/files/" % record["sessionId"]
+    for path in ("key", "state/events.jsonl", "out"):
+        status, body, _ = sandboxed.http("GET", files + path)
+        assert status == 400 and "is a symbolic link" in body["message"], (path, body)
+    status, body, _ = sandboxed.http("PUT", files + "out/planted", raw=b"payload")
+    assert status == 400 and os.listdir(outside) == [], body
+    status, archive, _ = sandboxed.http("GET", files[:-1] + "?archive=tar.gz")
+    assert status == 200 and sandboxed.key not in archive
+    assert sandboxed.http("GET", files + "mine")[1] == "mine\n"
+    shutil.rmtree(outside)
+
+
+def test_the_files_api_serves_no_file_its_worker_does_not_own(sandboxed):
+    if sandboxed.mode != "root":
+        pytest.skip("unprivileged, workers share the service's uid: what keeps them from linking its files is "
+                    "the sandbox, which hides them (test_a_worker_cannot_read_the_api_key)")
+    record, _ = attack(sandboxed, "true")
+    os.link(os.path.join(sandboxed.home, "run", "api-key"), os.path.join(record["sessionDir"], "stolen"))
+    status, body, _ = sandboxed.http("GET", "/v1/sessions/%s/files/stolen" % record["sessionId"])
+    assert status == 400 and "is not the session worker's" in body["message"] and sandboxed.key not in str(body)

@@ -3,12 +3,13 @@ import time
 
 from supervisor.states import ProcessStates
 
-LIVE = frozenset({"starting", "running"})            # a worker process exists
+LIVE = frozenset({"starting", "preparing", "running"})  # a worker process exists (preparing: its workspace)
 ACTIVE = LIVE | {"queued"}                            # not ended yet
 FINAL = frozenset({"completed", "failed", "stopped", "interrupted"})
 STATUSES = ACTIVE | FINAL
 # Why a session ended, in a word (the record's and the terminal event's `cause`; `reason` says it in words).
-CAUSES = {"completed": ("exit",), "failed": ("exit", "signal", "timeout", "oom", "budget", "stalled", "spawn"),
+CAUSES = {"completed": ("exit",), "failed": ("exit", "signal", "timeout", "oom", "budget", "stalled", "spawn",
+                                             "workspace", "setup"),
           "stopped": ("request", "cleanup"), "interrupted": ("shutdown",)}
 STOPPED_BY = CAUSES["stopped"]
 

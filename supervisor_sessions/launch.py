@@ -15,10 +15,14 @@ worker keeps the pid, process group and log that supervisord gave it. Stdlib onl
 """
 import json
 import os
+import select
 import shutil
+import signal
 import sys
+import tempfile
+import time
 
-from . import landlock, mcp
+from . import landlock, mcp, workspace
 from .agents import adapter_for
 from .cgroups import Cgroups
 from .identity import drop_privileges
@@ -64,7 +68,7 @@ def _carry_over(resume, session_dir, user):
 
 
 def _confine(spec):
-    """Steps 1-4 above: the parts that need supervisord's privileges."""
+    """Steps 1-3 above and the session directory handed to the worker's user: what needs our privileges."""
     session_dir = spec["sessionEnv"]["SESSION_DIR"]
     if spec.get("cgroup"):
         limits = spec["limits"]
@@ -82,6 +86,12 @@ def _confine(spec):
     if user:
         os.chown(session_dir, user["uid"], user["gid"])
         os.chmod(session_dir, 0o700)
+
+
+def _drop(spec):
+    """Become the worker's user for good (when we are root and it has one)."""
+    user = spec.get("user")
+    if user:
         drop_privileges(user["uid"], user["gid"])
 
 
@@ -98,7 +108,7 @@ def _mcp_servers(spec, env):
         return {}
 
 
-def _sandboxed(spec, argv):
+def _sandboxed(spec, argv, cwd=None):
     """`argv` inside bubblewrap, with TCP binds restricted to the session's port where Landlock can."""
     sandbox = spec.get("sandbox")
     if not sandbox:
@@ -106,7 +116,218 @@ def _sandboxed(spec, argv):
     if sandbox.get("landlock"):
         landlock.restrict_self([int(spec["sessionEnv"]["SESSION_PORT"])])
     return bwrap_argv(sandbox["bwrap"], spec["sessionEnv"]["SESSION_DIR"], sandbox["roots"],
-                      sandbox.get("devices", ())) + argv
+                      sandbox.get("devices", ()), cwd) + argv
+
+
+def _resolve(spec, program, env):
+    """The path of `program` as the worker will run it; None (said in the log) when it cannot."""
+    resolved = shutil.which(program, path=env["PATH"])
+    if resolved is None:
+        say("program %r is not installed (not found on PATH=%s)" % (program, env["PATH"]))
+        return None
+    sandbox = spec.get("sandbox")
+    if sandbox and not visible_inside(resolved, sandbox["roots"] + [spec["sessionEnv"]["SESSION_DIR"]]):
+        say("program %s is not inside the sandbox: its installation %s is not bound (it holds "
+            "SESSIONS_HOME, or the worker users cannot reach it); install it elsewhere or add its directory to "
+            "SANDBOX_READONLY_PATHS" % (resolved, os.path.dirname(os.path.realpath(resolved))))
+        return None
+    return resolved
+
+
+def _run_worker(spec, env, servers, cwd=None):
+    """As the worker: write its config and task, then exec its runtime in the sandbox (in `cwd`, else the
+    session directory). Returns an exit status only when that cannot be done."""
+    session_dir = spec["sessionEnv"]["SESSION_DIR"]
+    try:  # never through a link: a resumed session's directory holds what an earlier worker left
+        mcp.write_forms(servers, session_dir, spec["mcpForms"], spec.get("formSettings"))
+        if spec.get("taskFile"):
+            write_file(session_dir, os.path.basename(spec["taskFile"]), spec["task"].encode("utf-8"))
+    except OSError as e:
+        say("cannot write the worker's config into its directory: %s" % e)
+        return EXIT_CANNOT_RUN
+    resolved = _resolve(spec, spec["argv"][0], env)
+    if resolved is None:
+        return EXIT_NOT_INSTALLED
+    command = _sandboxed(spec, [resolved] + spec["argv"][1:], cwd)
+    if not spec.get("interactive"):  # supervisord's stdin pipe never closes: a CLI that reads it waits for ever
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    try:
+        if cwd:
+            os.chdir(cwd)
+        os.execve(command[0], command, env)
+    except OSError as e:
+        say("cannot run %s: %s" % (command[0], e.strerror))
+    return EXIT_CANNOT_RUN
+
+
+# ---- a session with a workspace: the launcher stays its process, with our privileges, until it ends ----
+
+FINISH_TIMEOUT_SECONDS = 120
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+
+
+def workspace_session(spec, env, servers):
+    """Prepare the clone (see workspace.py), run the setup command and then the runtime as the worker (each
+    in its sandbox, children of ours), record what the worker changed, and end as the worker ended. The
+    state file tells the plugin each step; a process communication on stdout says the workspace is ready."""
+    ws = spec["workspace"]
+    user = spec.get("user")
+    try:
+        prepared = workspace.prepare(ws, spec["sessionEnv"]["SESSION_DIR"], ws["stateDir"], ws["cacheDir"],
+                                     ws["timeoutSeconds"], (user["uid"], user["gid"]) if user else None)
+        workspace.save_state(ws["stateDir"], dict(prepared, phase="prepared"))
+        if ws["setup"]:
+            status = _as_worker(spec, env, ["bash", "--noprofile", "--norc", "-c", ws["setup"]], prepared["path"])[0]
+            if status:
+                raise workspace.Failed("setup", "the workspace setup command failed (%s); its output is above"
+                                       % _status_words(status))
+    except workspace.Failed as e:
+        workspace.save_state(ws["stateDir"], {"phase": "failed", "cause": e.cause, "reason": e.reason})
+        say(e.reason)
+        return EXIT_CANNOT_RUN
+    sys.stdout.write("<!--XSUPERVISOR:BEGIN-->%s<!--XSUPERVISOR:END-->" % workspace.READY)
+    sys.stdout.flush()
+    stopped_by = []   # a stop reaches us too (stopasgroup): the worker ends, then its changes are recorded
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, lambda signum, frame: stopped_by.append(signum))
+    pid = os.fork()
+    if pid == 0:
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        try:
+            _drop(spec)
+            os._exit(_run_worker(spec, env, servers, prepared["path"]))
+        except BaseException:
+            os._exit(EXIT_CANNOT_RUN)
+    status = _wait(pid)
+    _record_changes(spec, env, ws, prepared)
+    if os.WIFSIGNALED(status) or stopped_by:   # end as the worker did, or as we were told
+        signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else stopped_by[0]
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _wait(pid):
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
+def _status_words(status):
+    code = os.waitstatus_to_exitcode(status)
+    return "killed by signal %d" % -code if code < 0 else "exit code %d" % code
+
+
+def _as_worker(spec, env, argv, cwd, capture=0, timeout=None):
+    """Run `argv` as the worker in its sandbox, in `cwd`, stdin /dev/null: (wait status, the first `capture`
+    bytes of its stdout, whether there was more). Without `capture` its output goes to the session log."""
+    reader, writer = os.pipe() if capture else (None, None)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if writer is not None:
+                os.dup2(writer, 1)
+                os.close(reader)
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            _drop(spec)
+            resolved = _resolve(spec, argv[0], env)
+            if resolved is None:
+                os._exit(EXIT_NOT_INSTALLED)
+            command = _sandboxed(spec, [resolved] + argv[1:], cwd)
+            os.chdir(cwd)
+            os.execve(command[0], command, env)
+        except BaseException:
+            os._exit(EXIT_CANNOT_RUN)
+    if reader is None:
+        return _wait(pid), b"", False
+    os.close(writer)
+    kept, more = _read_capped(reader, capture, timeout, pid)
+    return _wait(pid), kept, more
+
+
+def _read_capped(fd, limit, timeout, pid):
+    """Read `fd` to its end (or until `timeout`, when `pid` is killed): its first `limit` bytes, and whether
+    there was more."""
+    parts, size, more = [], 0, False
+    deadline = time.monotonic() + (timeout or 1e9)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                return b"".join(parts), True
+            data = os.read(fd, 1 << 16)
+            if not data:
+                return b"".join(parts), more
+            if size < limit:
+                parts.append(data[:limit - size])
+            more = more or size + len(data) > limit
+            size += len(data)
+    finally:
+        os.close(fd)
+
+
+def _record_changes(spec, env, ws, prepared):
+    """What the worker changed, recorded by git run as the worker in its sandbox: the state file gets the
+    numbers and files, the patch goes beside it; a local source gets the session's branch when it has new
+    commits. Whatever fails is said in the state file: the session still ends as its worker did."""
+    state_dir, sid = ws["stateDir"], spec["sessionEnv"]["SESSION_ID"]
+    separator = "--sessions-%s--" % os.urandom(16).hex()   # chosen after the worker ended: it cannot forge it
+    finished = dict(prepared, phase="finished")
+    status, output, truncated = _as_worker(spec, env, workspace.finish_args(prepared, ws["commit"], separator, sid),
+                                           prepared["path"], workspace.PATCH_MAX_BYTES + (64 << 20),
+                                           FINISH_TIMEOUT_SECONDS)
+    try:
+        if status:
+            raise ValueError("git could not list them (%s)" % _status_words(status))
+        result = workspace.parse_finish(output, separator, truncated)
+    except ValueError as e:
+        finished["changesError"] = "the changes could not be recorded: %s" % e
+        workspace.save_state(state_dir, finished)
+        return
+    workspace.save_patch(state_dir, result.pop("patch")[:workspace.PATCH_MAX_BYTES])
+    finished.update(result)
+    if not ws["url"] and result["changes"]["commits"]:
+        finished.update(_export_branch(spec, env, ws, prepared))
+    workspace.save_state(state_dir, finished)
+
+
+def _export_branch(spec, env, ws, prepared):
+    """Fetch the session's branch into the local source repository, through a bundle that the worker's git
+    writes and the source's owner fetches: {exported, exportError?}."""
+    status, bundle, too_large = _as_worker(spec, env, workspace.bundle_args(prepared), prepared["path"],
+                                           workspace.BUNDLE_MAX_BYTES, FINISH_TIMEOUT_SECONDS)
+    if status or too_large:
+        return {"exported": False, "exportError": "git could not bundle the branch (%s)" % (
+            "over %d bytes" % workspace.BUNDLE_MAX_BYTES if too_large else _status_words(status))}
+    owner = workspace.owner_of(ws["repo"])
+    with tempfile.TemporaryDirectory(prefix="sessions-bundle-") as directory:
+        os.chmod(directory, 0o755)
+        git_env = workspace.git_env(directory)
+        path = os.path.join(directory, "branch.bundle")
+        with open(path, "wb") as f:
+            f.write(bundle)
+        os.chmod(path, 0o644)
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:   # as the source's owner: its files stay theirs, its config and hooks run as them
+            os.close(reader)
+            try:
+                if os.geteuid() == 0 and owner[0] != 0:
+                    drop_privileges(*owner)
+                workspace.export(ws["repo"], path, prepared["branch"], git_env, ws["timeoutSeconds"])
+                os._exit(0)
+            except BaseException as e:
+                os.write(writer, str(getattr(e, "reason", e)).encode("utf-8", "replace")[:1000])
+                os._exit(1)
+        os.close(writer)
+        words, _ = _read_capped(reader, 1000, FINISH_TIMEOUT_SECONDS, pid)
+        if _wait(pid):
+            return {"exported": False, "exportError": words.decode("utf-8", "replace") or "the fetch failed"}
+    return {"exported": True}
 
 
 def main(argv):
@@ -126,33 +347,14 @@ def main(argv):
     except TooLarge as e:
         say("cannot resume: the directory of the session it resumes holds %s (RESUME_MAX_MB)" % e)
         return EXIT_CANNOT_RUN
-    session_dir = spec["sessionEnv"]["SESSION_DIR"]
-    try:  # never through a link: a resumed session's directory holds what an earlier worker left
-        mcp.write_forms(servers, session_dir, spec["mcpForms"], spec.get("formSettings"))
-        if spec.get("taskFile"):
-            write_file(session_dir, os.path.basename(spec["taskFile"]), spec["task"].encode("utf-8"))
-    except OSError as e:
-        say("cannot write the worker's config into its directory: %s" % e)
-        return EXIT_CANNOT_RUN
-    program = spec["argv"][0]
-    resolved = shutil.which(program, path=env["PATH"])
-    if resolved is None:
-        say("runtime program %r is not installed (not found on PATH=%s)" % (program, env["PATH"]))
-        return EXIT_NOT_INSTALLED
-    sandbox = spec.get("sandbox")
-    if sandbox and not visible_inside(resolved, sandbox["roots"] + [session_dir]):
-        say("runtime program %s is not inside the sandbox: its installation %s is not bound (it holds "
-            "SESSIONS_HOME, or the worker users cannot reach it); install it elsewhere or add its directory to "
-            "SANDBOX_READONLY_PATHS" % (resolved, os.path.dirname(os.path.realpath(resolved))))
-        return EXIT_NOT_INSTALLED
-    command = _sandboxed(spec, [resolved] + spec["argv"][1:])
-    if not spec.get("interactive"):  # supervisord's stdin pipe never closes: a CLI that reads it waits for ever
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    if spec.get("workspace"):
+        return workspace_session(spec, env, servers)
     try:
-        os.execve(command[0], command, env)
+        _drop(spec)
     except OSError as e:
-        say("cannot run %s: %s" % (command[0], e.strerror))
-    return EXIT_CANNOT_RUN
+        say("cannot become the worker's user: %s" % e)
+        return EXIT_CANNOT_RUN
+    return _run_worker(spec, env, servers)
 
 
 if __name__ == "__main__":

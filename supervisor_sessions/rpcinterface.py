@@ -22,7 +22,7 @@ from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates, g
 from supervisor.xmlrpc import Faults as SupervisorFaults
 from supervisor.xmlrpc import RPCError
 
-from . import API_VERSION, groups, procs, resume, services, sessionfiles
+from . import API_VERSION, groups, procs, resume, services, sessionfiles, workspace
 from .agentevents import AgentOutput
 from .agentcontrol import AgentControl
 from .agents import ADAPTERS, adapter_for
@@ -171,6 +171,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
         self._agent_output = AgentOutput(self._emit, self._on_agent_event, dict(settings.agent_prices))
         self._approvals = {}      # session id -> {request id: a permission request its agent waits on}
         self._unsaved = set()     # sessions whose agent fields changed since their meta was saved
+        self._workspaces_ready = set()  # live sessions whose launcher said their workspace is ready
 
     # ---- life cycle inside supervisord -------------------------------------------------------------
 
@@ -199,6 +200,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
                 self._detach(sid)
         events.subscribe(events.ProcessStateEvent, self._on_state)
         events.subscribe(events.ProcessLogStdoutEvent, self._on_output)
+        events.subscribe(events.ProcessCommunicationStdoutEvent, self._on_communication)
         events.subscribe(events.Tick5Event, self._on_tick)
         events.subscribe(events.SupervisorRunningEvent, self._on_supervisor_running)
 
@@ -227,7 +229,10 @@ class SessionsNamespaceRPCInterface(AgentControl):
             shutting_down = self.supervisord.options.mood < SupervisorStates.RUNNING
             update = state_change(process, new_state, event.expected, shutting_down,
                                   self._stopped_by.get(sid, "request"))
-            if update and update["status"] == "running" and self._records[sid].get("timeoutSeconds"):
+            if update and update["status"] == "running" and self._records[sid].get("workspace") \
+                    and sid not in self._workspaces_ready:
+                update["status"] = "preparing"
+            if update and update["status"] in ("preparing", "running") and self._records[sid].get("timeoutSeconds"):
                 self._set_deadline(sid, self._records[sid]["timeoutSeconds"], TIMED_OUT)
             if update and update["status"] in FINAL:
                 self._agent_output.end(sid)
@@ -238,6 +243,9 @@ class SessionsNamespaceRPCInterface(AgentControl):
                 self._approvals.pop(sid, None)
                 self._stopped_by.pop(sid, None)
                 oom = update["status"] == "failed" and self.confinement.oom_reason(sid, self._records[sid])
+                self._workspaces_ready.discard(sid)
+                if self._records[sid].get("workspace"):
+                    update.update(self._workspace_ending(sid, update))
                 ending = self._ending.pop(sid, None)
                 if ending:
                     update.update(ending)
@@ -254,6 +262,38 @@ class SessionsNamespaceRPCInterface(AgentControl):
                 self._admit(from_event=True)
         except Exception:
             self._log.critical("sessions: state listener failed: %s" % traceback.format_exc())
+
+    def _on_communication(self, event):
+        """A launcher says its session's workspace is ready: the session runs (see workspace.py)."""
+        try:
+            sid = session_id_of_group(event.process.config.name)
+            record = self._records.get(sid)
+            if record is None or not record.get("workspace") or str(event.data).strip() != workspace.READY \
+                    or sid in self._workspaces_ready:
+                return
+            self._workspaces_ready.add(sid)   # once: what the worker prints later changes nothing
+            state = workspace.load_state(self.settings.session_state_dir(sid)) or {}
+            fields = {"workspace": dict(record["workspace"], base=state.get("base"))}
+            if record["status"] == "preparing":
+                fields["status"] = "running"
+            self._update(sid, fields)
+        except Exception:
+            self._log.critical("sessions: communication listener failed: %s" % traceback.format_exc())
+
+    def _workspace_ending(self, sid, update):
+        """The record fields a session's workspace adds to its ending: why it failed while preparing, or what
+        its worker changed (the launcher's state file says)."""
+        state = workspace.load_state(self.settings.session_state_dir(sid)) or {}
+        if state.get("phase") == "failed":
+            return {"cause": state["cause"], "reason": state["reason"]} if update["status"] == "failed" else {}
+        if state.get("phase") != "finished":
+            return {}
+        shown = {key: state[key] for key in ("base", "exported", "exportError", "changesError", "patchTruncated")
+                 if key in state}
+        fields = {"workspace": dict(self._records[sid]["workspace"], **shown)}
+        if "changes" in state:
+            fields["changes"] = state["changes"]
+        return fields
 
     def _on_supervisor_running(self, event):
         """supervisord's main loop begins: start the sessions that were still queued when it stopped."""
@@ -487,12 +527,16 @@ class SessionsNamespaceRPCInterface(AgentControl):
         if spec.interactive and not adapter.capabilities.input:
             raise InvalidSpec("runtime %s cannot take messages: interactive needs the 'input' capability "
                               "(see GET /v1/runtimes)" % spec.runtime)
+        if spec.workspace and spec.resume_from:
+            raise InvalidSpec("resumeFrom continues in a copy of the resumed session's directory, its workspace "
+                              "included: give no workspace with it")
         if spec.approvals not in adapter.approval_modes:
             raise InvalidSpec("runtime %s cannot honour approvals %r; it can: %s"
                               % (spec.runtime, spec.approvals, ", ".join(adapter.approval_modes)))
         rendered = self.renderer.render(spec.runtime, {
             "agent_events": adapter.capabilities.events, "interactive": spec.interactive,
             "approvals": spec.approvals, "resume_id": resume_id if spec.resume_from else "",
+            "workspace": bool(spec.workspace),
             "session_id": sid, "group": group, "session_dir": session_dir,
             "task_file": self.store.task_file(sid), "log_file": self.settings.log_file(sid),
             "agent": spec.agent, "task": spec.task, "provider": spec.provider, "name": spec.name,
@@ -514,6 +558,8 @@ class SessionsNamespaceRPCInterface(AgentControl):
             record["webhook"] = spec.webhook
         if spec.resume_from:
             record["resumedFrom"] = spec.resume_from
+        if spec.workspace:
+            launch_workspace, record["workspace"] = self._workspace_plan(spec.workspace, sid)
         if adapter.capabilities.events:
             record.update(budget=spec.budget, approvals=spec.approvals, stallSeconds=self.settings.stall_seconds
                           if spec.stall_seconds is None else spec.stall_seconds)
@@ -537,6 +583,9 @@ class SessionsNamespaceRPCInterface(AgentControl):
         launch.update(self.confinement.launch_spec(limits, spec.gpus, worker_path))
         if spec.resume_from:
             launch["resume"] = resume.launch_part(source, source_dir, self.settings.resume_max_mb)
+        if spec.workspace:
+            launch["workspace"] = launch_workspace
+            session_env["WORKSPACE_DIR"] = record["workspace"]["path"]
         self.store.create(sid, launch, record)
         self._records[sid] = self._active[sid] = record
         if spec.client_token:
@@ -561,6 +610,24 @@ class SessionsNamespaceRPCInterface(AgentControl):
             self._log.info("sessions: %s queued" % sid)
         self.journal.sync()  # an acknowledged create is never lost
         return _wire(record)
+
+    def _workspace_plan(self, ws, sid):
+        """(the launch spec's workspace, the record's) of a new session; InvalidSpec when its repository may
+        not be used or its branch exists there already."""
+        repo = ws["repo"]
+        if not ws["url"]:
+            try:
+                repo = workspace.check_source(repo, self.settings.workspace_roots)
+            except ValueError as e:
+                raise InvalidSpec("workspace.repo: %s" % e) from None
+        branch = ws["branch"] or "sessions/" + sid
+        if not ws["url"] and os.path.exists(os.path.join(repo, ".git", "refs", "heads", branch)):
+            raise InvalidSpec("workspace.branch: %s exists in %s already" % (branch, ws["repo"]))
+        launch = dict(ws, repo=repo, branch=branch, stateDir=self.settings.session_state_dir(sid),
+                      cacheDir=self.settings.workspace_cache_dir, timeoutSeconds=self.settings.workspace_clone_timeout)
+        shown = {"repo": ws["repo"], "ref": ws["ref"], "branch": branch, "commit": ws["commit"],
+                 "path": os.path.join(self.store.session_dir(sid), workspace.WORK_DIR)}
+        return launch, shown
 
     def _made_with(self, token):
         """The record of the session that `token` made within IDEMPOTENCY_MS, or None."""
@@ -778,6 +845,42 @@ class SessionsNamespaceRPCInterface(AgentControl):
                                 % sessionId)
         return float(sessionfiles.write(self.store.session_dir(sessionId), path, self._worker_user(record),
                                         uploadId, offset, chunk, bool(final)))
+
+    @guarded
+    def getSessionDiff(self, sessionId, offset=0, length=sessionfiles.CHUNK_MAX):
+        """Read what a session with a workspace changed, recorded when its worker ended.
+
+        The patch (a unified diff with binary changes, against the commit its workspace started from: the
+        commits on its branch and what was left uncommitted) in chunks; with offset 0 also each file
+        changed. A session without a workspace is NOT_CAPABLE; one still live, SESSION_ACTIVE.
+
+        @param string sessionId  the session id
+        @param double offset     where to start reading the patch
+        @param int length        the most bytes to return (at most 1 MiB)
+        @return struct diff      {size, offset, data (base64), truncated, changes {files, insertions,
+                                 deletions, commits}, files [{path, insertions, deletions, binary}] (offset 0)}
+        """
+        record = self._record(sessionId)
+        _check_ints(length=length)
+        offset = _whole(offset, "offset")
+        if not record.get("workspace"):
+            raise NotCapable("session %s has no workspace: its changes are not recorded" % sessionId)
+        if record["status"] not in FINAL:
+            raise SessionActive("session %s is %s: its changes are recorded when it ends" % (sessionId, record["status"]))
+        state_dir = self.settings.session_state_dir(sessionId)
+        state = workspace.load_state(state_dir) or {}
+        if "changes" not in state:
+            raise NotCapable("session %s recorded no changes: %s" % (sessionId, state.get(
+                "changesError") or state.get("reason") or "its worker was killed before they could be"))
+        with open(os.path.join(state_dir, workspace.PATCH_FILE), "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(offset)
+            data = f.read(max(0, min(length, sessionfiles.CHUNK_MAX)))
+        diff = {"size": float(size), "offset": float(offset), "data": xmlrpc.client.Binary(data),
+                "truncated": bool(state.get("patchTruncated")), "changes": state["changes"]}
+        if offset == 0:
+            diff["files"] = state.get("files", [])
+        return diff
 
     def _worker_uids(self, record):
         """The uids whose files in a session's directory are its worker's."""

@@ -84,8 +84,9 @@ def visible_inside(path, roots):
     return any(_within(real, root) for root in SYSTEM_DIRS + tuple(roots))
 
 
-def bwrap_argv(bwrap, session_dir, roots=(), devices=()):
-    """bubblewrap's options for a worker whose writable world is `session_dir`; the program follows."""
+def bwrap_argv(bwrap, session_dir, roots=(), devices=(), cwd=None):
+    """bubblewrap's options for a worker whose writable world is `session_dir`, starting in `cwd` (a
+    directory in it; the session directory itself by default); the program follows."""
     argv = [bwrap, "--unshare-all", "--share-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     for directory in SYSTEM_DIRS:
         if os.path.islink(directory):
@@ -97,5 +98,5 @@ def bwrap_argv(bwrap, session_dir, roots=(), devices=()):
         argv += ["--ro-bind", root, root]
     for device in devices:
         argv += ["--dev-bind", device, device]
-    argv += ["--bind", session_dir, session_dir, "--chdir", session_dir, "--"]
+    argv += ["--bind", session_dir, session_dir, "--chdir", cwd or session_dir, "--"]
     return argv

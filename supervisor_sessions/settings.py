@@ -125,6 +125,8 @@ class Settings:
     idle_timeout_seconds: int = 600   # an interactive agent with no message this long has its input closed
     resume_max_mb: int = 4096  # a session resuming another copies at most this much of its directory
     files_upload_max_mb: int = 100  # the largest file PUT into a session directory
+    workspace_roots: tuple = ()     # directories whose git repositories a session's workspace may clone
+    workspace_clone_timeout: int = 300  # seconds a workspace's clone (or fetch of a URL) may take
     approval_timeout_seconds: int = 300   # a permission request with no decision this long is denied
     agent_prices: tuple = ()   # (runtime, (input, output) USD per million tokens) pairs, from AGENT_PRICES
     templates_overlay: str = ""
@@ -179,6 +181,8 @@ class Settings:
             idle_timeout_seconds=_number(env, "AGENT_IDLE_TIMEOUT_SECONDS", 600, 1, 10 ** 7),
             resume_max_mb=_number(env, "RESUME_MAX_MB", 4096, 1, 2 ** 31 - 1),
             files_upload_max_mb=_number(env, "FILES_UPLOAD_MAX_MB", 100, 1, 1 << 20),
+            workspace_roots=tuple(os.path.abspath(p) for p in _names(env, "WORKSPACE_ROOTS")),
+            workspace_clone_timeout=_number(env, "WORKSPACE_CLONE_TIMEOUT_SECONDS", 300, 1, 86400),
             approval_timeout_seconds=_number(env, "APPROVAL_TIMEOUT_SECONDS", 300, 1, 10 ** 7),
             agent_prices=tuple(_prices(env).items()),
             templates_overlay=env.get("SESSIONS_TEMPLATES_DIR") or os.path.join(home, "templates"),
@@ -273,6 +277,11 @@ class Settings:
         """The service's own state (0700): session records, launch specs, rendered configs. No worker
         ever sees or writes it; nothing under the session directories is read back as truth."""
         return os.path.join(self.home, "state")
+
+    @property
+    def workspace_cache_dir(self):
+        """Bare mirrors of the repository URLs that workspaces clone, shared by the sessions."""
+        return os.path.join(self.state_dir, "workspace-cache")
 
     def session_state_dir(self, session_id):
         return os.path.join(self.state_dir, "sessions", session_id)

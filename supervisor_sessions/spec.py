@@ -23,7 +23,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus", "labels",
           "clientToken", "webhook", "budget", "stallSeconds", "interactive", "idleTimeoutSeconds", "approvals",
-          "resumeFrom")
+          "resumeFrom", "workspace")
 # auto: tools run without asking (the sandbox is the boundary); ask: each waits for a decision; deny: none runs
 APPROVAL_MODES = ("auto", "ask", "deny")
 _CLIENT_TOKEN = re.compile(r"\A[\x21-\x7e]{1,128}\Z")
@@ -40,6 +40,13 @@ MAX_GPUS = 64
 WEBHOOK_EVENTS = ("terminal", "created", "state", "removed", "all")
 WEBHOOK_URL_MAX_CHARS = 2048
 _NOT_URL = re.compile(r"[^\x21-\x7e]")  # spaces, control characters and non-ASCII (percent-encode them)
+WORKSPACE_FIELDS = ("repo", "ref", "branch", "include", "setup", "commit")
+# A repository git may clone for a workspace: over the network only (a file:// URL or a transport helper would
+# reach what WORKSPACE_ROOTS does not allow, an ssh URL the service's own keys).
+WORKSPACE_URL_SCHEMES = ("https", "http", "git")
+_GIT_REF = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._/+-]{0,199}\Z")
+INCLUDE_MAX = 64
+SETUP_MAX_BYTES = 65_536
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class SessionSpec:
     interactive: bool = False  # the agent's input stays open for more messages
     idle_timeout_seconds: int = None  # an interactive session with no message this long closes (None: the default)
     resume_from: str = ""  # the ended session whose agent (and directory) this one continues
+    workspace: dict = field(default_factory=dict)  # {repo, url, ref, branch, include, setup, commit} or {}
     approvals: str = "auto"  # of APPROVAL_MODES
 
 
@@ -212,6 +220,62 @@ def _labels(spec):
     return dict(labels)
 
 
+def git_ref(value, what):
+    """`value` when git takes it as a ref name and no command line can mistake it for an option."""
+    if not isinstance(value, str) or not _GIT_REF.match(value) or ".." in value or "//" in value \
+            or value.endswith((".lock", "/", ".")) or "/." in value:
+        raise InvalidSpec("'workspace.%s' must be a git ref name (letters, digits, '.', '_', '/', '+', '-'; not "
+                          "starting with '-' or '.'), got %r" % (what, str(value)[:80]))
+    return value
+
+
+def _workspace_repo(repo):
+    """(repo, is_url): an absolute local path, or a URL of WORKSPACE_URL_SCHEMES with a host."""
+    if not isinstance(repo, str) or not repo or len(repo) > 4096 or _CONTROL.search(repo):
+        raise InvalidSpec("'workspace.repo' must be a path or URL of at most 4096 characters")
+    if repo.startswith("/"):
+        return repo, False
+    parsed = urllib.parse.urlsplit(repo)
+    if parsed.scheme not in WORKSPACE_URL_SCHEMES or not parsed.hostname or _NOT_URL.search(repo) \
+            or parsed.username or parsed.password:
+        raise InvalidSpec("'workspace.repo' must be an absolute path (under WORKSPACE_ROOTS) or a %s URL "
+                          "with a host and no credentials" % ", ".join(WORKSPACE_URL_SCHEMES))
+    return repo, True
+
+
+def _include(paths):
+    if not isinstance(paths, list) or len(paths) > INCLUDE_MAX:
+        raise InvalidSpec("'workspace.include' must be a list of at most %d relative paths" % INCLUDE_MAX)
+    for path in paths:
+        parts = path.split("/") if isinstance(path, str) else None
+        if not parts or not path or path.startswith("/") or ".." in parts or len(path) > 1024 \
+                or _CONTROL.search(path):
+            raise InvalidSpec("'workspace.include' entries are paths inside the repository, got %r"
+                              % str(path)[:80])
+    return list(paths)
+
+
+def _workspace(spec):
+    workspace = spec.get("workspace")
+    if workspace is None:
+        return {}
+    if not isinstance(workspace, dict) or "repo" not in workspace or set(workspace) - set(WORKSPACE_FIELDS):
+        raise InvalidSpec("'workspace' must be a struct {%s} with repo" % ", ".join(WORKSPACE_FIELDS))
+    repo, is_url = _workspace_repo(workspace["repo"])
+    setup = workspace.get("setup", "")
+    if not isinstance(setup, str) or len(setup.encode("utf-8")) > SETUP_MAX_BYTES or _NOT_XML.search(setup):
+        raise InvalidSpec("'workspace.setup' must be a shell command of at most %d bytes" % SETUP_MAX_BYTES)
+    include = _include(workspace.get("include", []))
+    if include and is_url:
+        raise InvalidSpec("'workspace.include' copies untracked files of a local repository, not of a URL")
+    commit = workspace.get("commit", False)
+    if not isinstance(commit, bool):
+        raise InvalidSpec("'workspace.commit' must be true or false")
+    return {"repo": repo, "url": is_url, "ref": git_ref(workspace.get("ref", "HEAD"), "ref"),
+            "branch": git_ref(workspace["branch"], "branch") if "branch" in workspace else "",
+            "include": include, "setup": setup, "commit": commit}
+
+
 def _resume_from(spec):
     value = spec.get("resumeFrom")
     if value is None:
@@ -313,4 +377,4 @@ def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
                        client_token=_client_token(spec), webhook=_webhook(spec),
                        budget=_bounded(spec, "budget", BUDGET_FIELDS), stall_seconds=_stall_seconds(spec),
                        interactive=_flag(spec, "interactive"), idle_timeout_seconds=_idle_timeout(spec),
-                       approvals=_approvals(spec), resume_from=resume_from)
+                       approvals=_approvals(spec), resume_from=resume_from, workspace=_workspace(spec))

@@ -6,7 +6,7 @@ from .events import now_ms
 RECORD_FIELDS = ("sessionId", "name", "agent", "task", "provider", "runtime", "status", "reason",
                  "createdAt", "startTime", "endTime", "duration", "cause", "exitCode", "pid", "port", "timeoutSeconds",
                  "limits", "gpus", "gpuDevices", "uid", "labels", "agentState", "usage", "agentSessionId", "budget", "stallSeconds",
-                 "interactive", "idleTimeoutSeconds", "approvals", "resumedFrom",
+                 "interactive", "idleTimeoutSeconds", "approvals", "resumedFrom", "workspace", "changes",
                  "sessionDir", "logFile")
 
 

@@ -190,6 +190,8 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
             fields["idleTimeoutSeconds"] = spec.idle_timeout_seconds
         if spec.approvals != "auto":
             fields["approvals"] = spec.approvals
+        if spec.workspace:
+            fields["workspace"] = body["workspace"]   # as given (and checked above): the plugin fills defaults
         started = time.perf_counter()
         record = rpc().sessions.createSession(fields)
         metrics.spawns.observe(time.perf_counter() - started)

@@ -1,4 +1,5 @@
-"""Routes of a session's files: GET a file, a directory listing or a directory as tar.gz, PUT a file.
+"""Routes of a session's files: GET a file, a directory listing or a directory as tar.gz, PUT a file; and
+of what a session with a workspace changed: GET its diff (a patch, or per-file numbers).
 
 The API cannot read session directories (their workers own them), so every byte passes through
 supervisord in bounded calls (sessions.getSessionFile, sessions.putSessionFile; see sessionfiles.py for
@@ -14,7 +15,7 @@ import zlib
 
 import bottle
 
-from .apihttp import ApiError, json_answer, session_id_param
+from .apihttp import ApiError, json_answer, query_bool, session_id_param
 from .faults import Faults
 from .sessionfiles import CHUNK_MAX
 
@@ -53,6 +54,17 @@ def add_routes(app, rpc, upload_max_bytes):
             raise ApiError(400, "%s is a file; archive=tar.gz is for directories" % path)
         return bottle.HTTPResponse(_file_chunks(rpc, sid, path, found), status=200, headers=_FILE_HEADERS)
 
+    @app.get("/v1/sessions/<sid>/diff")
+    def get_diff(sid):
+        sid = session_id_param(sid)
+        stat = query_bool("stat")
+        first = rpc().sessions.getSessionDiff(sid, 0, CHUNK_MAX)
+        if stat:
+            return json_answer(200, {"changes": first["changes"], "files": first["files"],
+                                     "patchTruncated": first["truncated"]})
+        chunks = _chunks(first, lambda offset: rpc().sessions.getSessionDiff(sid, offset, CHUNK_MAX))
+        return bottle.HTTPResponse(chunks, status=200, headers=dict(_FILE_HEADERS, **{"Content-Type": "text/x-diff"}))
+
     @app.put("/v1/sessions/<sid>/files/<path:path>")
     def put_file(sid, path):
         sid = session_id_param(sid)
@@ -78,18 +90,24 @@ def add_routes(app, rpc, upload_max_bytes):
         return json_answer(201, {"path": path, "size": int(written)})
 
 
-def _file_chunks(rpc, sid, path, first):
-    """The bytes of a file, from its first chunk on, up to the size it had when it was opened."""
+def _chunks(first, read_from):
+    """The bytes of a file or patch from its `first` part on, up to the size it had then: each further part
+    is `read_from(offset)` (a getSessionFile or getSessionDiff answer)."""
     data = first["data"].data
     yield data
     offset, size = len(data), int(first["size"])
     while offset < size:
-        part = rpc().sessions.getSessionFile(sid, path, offset, CHUNK_MAX)
+        part = read_from(offset)
         data = part.get("data") and part["data"].data
-        if part["type"] != "file" or not data:
+        if part.get("type", "file") != "file" or not data:
             return
         yield data
         offset += len(data)
+
+
+def _file_chunks(rpc, sid, path, first):
+    """The bytes of a file of the session directory, from its first chunk on."""
+    return _chunks(first, lambda offset: rpc().sessions.getSessionFile(sid, path, offset, CHUNK_MAX))
 
 
 def _tar_gz(rpc, sid, path):

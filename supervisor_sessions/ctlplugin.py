@@ -1,4 +1,4 @@
-"""`supervisorctl sessions ...`: list, spawn, resume, show, stop, rm and tail worker sessions."""
+"""`supervisorctl sessions ...`: list, spawn, resume, show, stop, rm, tail, events and diff of sessions."""
 import argparse
 import shlex
 import time
@@ -19,7 +19,9 @@ sessions show ID                               one session's record
 sessions stop ID...                            stop sessions (their whole process tree)
 sessions rm ID...                              remove ended sessions (config, directory, log)
 sessions tail [-f] [-c BYTES] ID               the end of a session's log; -f follows it
-sessions events [-f] [--since SEQ]             the change feed (one line an event); -f follows it"""
+sessions events [-f] [--since SEQ]             the change feed (one line an event); -f follows it
+sessions diff [--stat] ID                      what a session with a workspace changed (a patch;
+                                               --stat: lines added and removed per file)"""
 FOLLOW_POLL_SECONDS = 0.2
 EVENT_DETAILS = ("status", "cause", "exitCode", "reason", "state", "role", "tool", "input", "ok", "text",
                  "decision", "requestId")   # what a line of `sessions events` shows of an event
@@ -57,6 +59,9 @@ def _parsers():
     tail.add_argument("-f", "--follow", action="store_true")
     tail.add_argument("-c", "--bytes", type=int, default=4096)
     tail.add_argument("id")
+    diff = sub.add_parser("diff", add_help=False)
+    diff.add_argument("--stat", action="store_true")
+    diff.add_argument("id")
     events = sub.add_parser("events", add_help=False)
     events.add_argument("-f", "--follow", action="store_true")
     events.add_argument("--since", type=int, default=0)
@@ -190,6 +195,26 @@ class SessionsControllerPlugin(ControllerPluginBase):
                 return
             else:
                 time.sleep(FOLLOW_POLL_SECONDS)
+
+    def _cmd_diff(self, options):
+        rpc = self._rpc()
+        diff = rpc.getSessionDiff(options.id, 0, MAX_TAIL_BYTES)
+        if options.stat:
+            for entry in diff["files"]:
+                counts = "binary" if entry["binary"] else "+%d -%d" % (entry["insertions"], entry["deletions"])
+                self.ctl.output("%-12s %s" % (counts, entry["path"]))
+            changes = diff["changes"]
+            self.ctl.output("%d files, +%d -%d, %d commits" % (changes["files"], changes["insertions"],
+                                                               changes["deletions"], changes["commits"]))
+            return
+        offset, size = 0, int(diff["size"])
+        while True:
+            data = diff["data"].data
+            self._write(data.decode("utf-8", "replace"))
+            offset += len(data)
+            if not data or offset >= size:
+                return
+            diff = rpc.getSessionDiff(options.id, offset, MAX_TAIL_BYTES)
 
     def _cmd_events(self, options):
         if options.since < 0:

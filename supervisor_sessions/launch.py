@@ -169,7 +169,7 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 def workspace_session(spec, env, servers):
     """Prepare the clone (see workspace.py), run the setup command and then the runtime as the worker (each
     in its sandbox, children of ours), record what the worker changed, and end as the worker ended. The
-    state file tells the plugin each step; a process communication on stdout says the workspace is ready."""
+    state file tells the plugin each step; a line in the log (workspace.READY) says the workspace is ready."""
     ws = spec["workspace"]
     user = spec.get("user")
     try:
@@ -185,8 +185,8 @@ def workspace_session(spec, env, servers):
         workspace.save_state(ws["stateDir"], {"phase": "failed", "cause": e.cause, "reason": e.reason})
         say(e.reason)
         return EXIT_CANNOT_RUN
-    sys.stdout.write("<!--XSUPERVISOR:BEGIN-->%s<!--XSUPERVISOR:END-->" % workspace.READY)
-    sys.stdout.flush()
+    sys.stderr.write("%s: %s on %s at %s\n" % (workspace.READY, prepared["path"], prepared["branch"], prepared["base"]))
+    sys.stderr.flush()
     stopped_by = []   # a stop reaches us too (stopasgroup): the worker ends, then its changes are recorded
     for signum in _STOP_SIGNALS:
         signal.signal(signum, lambda signum, frame: stopped_by.append(signum))

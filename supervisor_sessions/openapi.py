@@ -10,6 +10,9 @@ _WEBHOOK_URL = {"type": "string", "format": "uri", "pattern": "^https?://[\\x21-
                 "maxLength": WEBHOOK_URL_MAX_CHARS}
 _NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
 _MS = {"type": ["integer", "null"], "description": "ms since the epoch"}
+_CHANGES = {"type": "object", "description": "what the worker changed against the workspace's base commit",
+            "properties": {"files": {"type": "integer"}, "insertions": {"type": "integer"},
+                           "deletions": {"type": "integer"}, "commits": {"type": "integer"}}}
 _FILE_PATH = {"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
               "description": "relative to the session directory; '..', absolute paths and links are refused"}
 _ARCHIVE = {"name": "archive", "in": "query", "schema": {"enum": ["tar.gz"]},
@@ -93,6 +96,13 @@ def openapi_document(version):
         "agentSessionId": {"type": ["string", "null"], "description": "the agent CLI's own (first) session id"},
         "resumedFrom": {"type": ["string", "null"], "format": "uuid",
                         "description": "the ended session whose agent this one continues"},
+        "workspace": {"type": ["object", "null"], "description": "its clone (see Workspaces in the README)",
+                      "properties": {"repo": {"type": "string"}, "ref": {"type": "string"},
+                                     "branch": {"type": "string"}, "path": {"type": "string"},
+                                     "commit": {"type": "boolean"}, "base": {"type": ["string", "null"]},
+                                     "exported": {"type": "boolean"}, "exportError": {"type": "string"},
+                                     "changesError": {"type": "string"}, "patchTruncated": {"type": "boolean"}}},
+        "changes": dict(_CHANGES, type=["object", "null"]),
         "sessionDir": {"type": ["string", "null"]}, "logFile": {"type": ["string", "null"]},
     }
     schemas = {
@@ -145,6 +155,20 @@ def openapi_document(version):
                               "ask: each waits for a decision (runtimes that support approvals); deny: none runs"},
                 "idleTimeoutSeconds": {"type": "integer", "minimum": 1,
                                        "description": "an interactive session with no message this long closes"},
+                "workspace": {"type": "object", "required": ["repo"], "additionalProperties": False,
+                              "description": "a clone of a repository on a branch of its own as the working "
+                                             "directory (see Workspaces in the README)",
+                              "properties": {
+                                  "repo": {"type": "string", "description": "a path under WORKSPACE_ROOTS, or "
+                                                                            "an https, http or git URL"},
+                                  "ref": {"type": "string", "default": "HEAD"},
+                                  "branch": {"type": "string", "description": "default sessions/<id>"},
+                                  "include": {"type": "array", "maxItems": 64, "items": {"type": "string"},
+                                              "description": "untracked files of the source to copy (.env)"},
+                                  "setup": {"type": "string", "description": "a shell command run in the clone "
+                                                                             "before the worker"},
+                                  "commit": {"type": "boolean", "description": "commit what the worker left "
+                                                                               "uncommitted on its branch"}}},
                 "resumeFrom": {"type": "string", "format": "uuid",
                                "description": "agents: continue the agent of this ended session, in a copy of "
                                               "its directory (runtimes that support resume); runtime, agent and "
@@ -320,6 +344,18 @@ def openapi_document(version):
                         "type": "object", "required": ["path", "size"],
                         "properties": {"path": {"type": "string"}, "size": {"type": "integer"}}}}}},
                                   **_errors(400, 401, 404, 409, 411, 413, 503)}}},
+        "/v1/sessions/{sessionId}/diff": {
+            "get": {"summary": "What a session with a workspace changed, recorded when it ended: a patch against "
+                               "the commit it started from (its branch's commits and what was left uncommitted); "
+                               "?stat=true: the numbers per file",
+                    "parameters": [sid, {"name": "stat", "in": "query", "schema": {"type": "boolean"}}],
+                    "responses": {"200": {"description": "the patch (text/x-diff), or the numbers", "content": {
+                        "text/x-diff": {}, "application/json": {"schema": {"type": "object", "properties": {
+                            "changes": _CHANGES, "patchTruncated": {"type": "boolean"},
+                            "files": {"type": "array", "items": {"type": "object", "properties": {
+                                "path": {"type": "string"}, "insertions": {"type": "integer"},
+                                "deletions": {"type": "integer"}, "binary": {"type": "boolean"}}}}}}}}},
+                                  **_errors(401, 404, 409, 503)}}},
         "/v1/runtimes": {
             "get": {"summary": "Every runtime: installed or not, its version, what it supports",
                     "responses": {"200": {"description": "runtimes", "content": _json_content("Runtimes")},

@@ -200,7 +200,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
                 self._detach(sid)
         events.subscribe(events.ProcessStateEvent, self._on_state)
         events.subscribe(events.ProcessLogStdoutEvent, self._on_output)
-        events.subscribe(events.ProcessCommunicationStdoutEvent, self._on_communication)
+        events.subscribe(events.ProcessLogStdoutEvent, self._on_workspace_output)
         events.subscribe(events.Tick5Event, self._on_tick)
         events.subscribe(events.SupervisorRunningEvent, self._on_supervisor_running)
 
@@ -263,22 +263,25 @@ class SessionsNamespaceRPCInterface(AgentControl):
         except Exception:
             self._log.critical("sessions: state listener failed: %s" % traceback.format_exc())
 
-    def _on_communication(self, event):
-        """A launcher says its session's workspace is ready: the session runs (see workspace.py)."""
+    def _on_workspace_output(self, event):
+        """A launcher's line says its session's workspace is ready: the session runs (see workspace.py). Only
+        its setup command (the user's) writes before that line, and only the first one counts."""
         try:
             sid = session_id_of_group(event.process.config.name)
             record = self._records.get(sid)
-            if record is None or not record.get("workspace") or str(event.data).strip() != workspace.READY \
-                    or sid in self._workspaces_ready:
+            if record is None or not record.get("workspace") or sid in self._workspaces_ready:
                 return
-            self._workspaces_ready.add(sid)   # once: what the worker prints later changes nothing
+            data = event.data if isinstance(event.data, bytes) else str(event.data).encode("utf-8", "replace")
+            if b"\n" + workspace.READY.encode("ascii") not in b"\n" + data:
+                return
+            self._workspaces_ready.add(sid)
             state = workspace.load_state(self.settings.session_state_dir(sid)) or {}
             fields = {"workspace": dict(record["workspace"], base=state.get("base"))}
             if record["status"] == "preparing":
                 fields["status"] = "running"
             self._update(sid, fields)
         except Exception:
-            self._log.critical("sessions: communication listener failed: %s" % traceback.format_exc())
+            self._log.critical("sessions: workspace output listener failed: %s" % traceback.format_exc())
 
     def _workspace_ending(self, sid, update):
         """The record fields a session's workspace adds to its ending: why it failed while preparing, or what

@@ -24,7 +24,7 @@ from .store import atomic_write
 from .workerfiles import open_dir
 
 WORK_DIR = "workspace"     # the clone, in the session directory: the worker's working directory
-READY = "workspace-ready"  # what the launcher tells the plugin (as a process communication) once prepared
+READY = "supervisor-sessions: workspace ready"  # the launcher's line, once prepared, that the plugin waits for
 STATE_FILE = "workspace.json"
 PATCH_FILE = "changes.patch"
 PATCH_MAX_BYTES = 64 << 20

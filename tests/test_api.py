@@ -242,6 +242,7 @@ V1_REQUESTS = {  # every /v1 route and method; {sid} is a running session
     "files": ("GET", "/v1/sessions/{sid}/files"),
     "file": ("GET", "/v1/sessions/{sid}/files/" + UNKNOWN_ID),
     "upload": ("PUT", "/v1/sessions/{sid}/files/" + UNKNOWN_ID),
+    "diff": ("GET", "/v1/sessions/{sid}/diff"),
     "events stream": ("GET", "/v1/events?since=0&type=state"),
     "head list": ("HEAD", "/v1/sessions"),
     "head status": ("HEAD", "/v1/status"),

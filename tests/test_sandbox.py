@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import pwd
 import stat
 import sys
@@ -27,7 +28,8 @@ ROOT = os.geteuid() == 0
 
 def _unprivileged_system(home):
     """serve started as an unprivileged user: as root, nobody (through setpriv); else the user we are."""
-    system = System(home=home, env=dict(SECRETS, MCP_CONFIG=os.path.join(home, "mcp.json")))
+    system = System(home=home, env=dict(SECRETS, MCP_CONFIG=os.path.join(home, "mcp.json"),
+                                        WORKSPACE_ROOTS=os.path.join(home, "repos")))
     if ROOT:
         if shutil.which("setpriv") is None:
             pytest.skip("setpriv (util-linux) is needed to start serve as an unprivileged user")
@@ -49,10 +51,12 @@ def sandboxed(request):
         json.dump({"mcpServers": {"leak": {"command": "true", "args": [
             "${MANAGEMENT_API_KEY}", "${SECRET_TOKEN}", "${ANTHROPIC_API_KEY}"]}}}, f)
     scripted_claude_overlay(os.path.join(home, "templates"))   # its claude-code is a script (resume tests)
+    os.makedirs(os.path.join(home, "repos"), 0o755)
     if request.param == "root":
         if not ROOT:
             pytest.skip("the root mode (own users, cgroups) needs the tests to run as root")
-        system = System(home=home, env=dict(SECRETS, MCP_CONFIG=os.path.join(home, "mcp.json")))
+        system = System(home=home, env=dict(SECRETS, MCP_CONFIG=os.path.join(home, "mcp.json"),
+                                            WORKSPACE_ROOTS=os.path.join(home, "repos")))
     else:
         system = _unprivileged_system(home)
     system.mode = request.param
@@ -460,3 +464,34 @@ def test_the_files_api_serves_no_file_its_worker_does_not_own(sandboxed):
     os.link(os.path.join(sandboxed.home, "run", "api-key"), os.path.join(record["sessionDir"], "stolen"))
     status, body, _ = sandboxed.http("GET", "/v1/sessions/%s/files/stolen" % record["sessionId"])
     assert status == 400 and "is not the session worker's" in body["message"] and sandboxed.key not in str(body)
+
+
+def test_git_that_a_worker_rigged_in_its_clone_runs_only_inside_its_sandbox(sandboxed):
+    """Hooks, core.fsmonitor, a clean filter and an external diff planted in the clone run when we record
+    the changes (git on the worker's clone), as the worker in its sandbox: nothing outside it is reached,
+    and the source repository keeps its config and hooks."""
+    repo = tempfile.mkdtemp(prefix="src", dir=os.path.join(sandboxed.home, "repos"))
+    for command in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "first"]):
+        subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@e"] + command, check=True)
+    os.chmod(repo, 0o755)
+    with open(os.path.join(repo, ".git", "config")) as f:
+        config = f.read()
+    hooks = sorted(os.listdir(os.path.join(repo, ".git", "hooks")))
+    outside = tempfile.mkdtemp(prefix="outside", dir="/tmp")
+    os.chmod(outside, 0o777)   # anyone may write here, outside the sandbox
+    rig = ("git config core.fsmonitor 'touch {o}/fsmonitor; false'; git config filter.x.clean 'touch {o}/filter; cat'; "
+           "git config diff.external 'touch {o}/diff'; echo '* filter=x' > .gitattributes; "
+           "printf '#!/bin/sh\\ntouch {o}/hook\\n' > .git/hooks/post-commit; chmod +x .git/hooks/post-commit; "
+           "echo work > work.txt; echo rigged").format(o=outside)
+    record = sandboxed.rpc().sessions.createSession({
+        "agent": "coder", "provider": "gemini", "runtime": "shell", "task": rig,
+        "workspace": {"repo": repo, "commit": True}})
+    ended = sandboxed.wait_status(record["sessionId"], FINAL, 60)
+    log = sandboxed.log(record["sessionId"])
+    assert ended["status"] == "completed" and "rigged" in log, log
+    assert os.listdir(outside) == [], log
+    assert ended["changes"]["files"] >= 2, ended   # recorded all the same
+    with open(os.path.join(repo, ".git", "config")) as f:
+        assert f.read() == config
+    assert sorted(os.listdir(os.path.join(repo, ".git", "hooks"))) == hooks
+    shutil.rmtree(outside)

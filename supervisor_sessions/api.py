@@ -15,6 +15,7 @@ import xmlrpc.client
 import bottle
 
 from . import __version__, apifiles, httpserver, jsonlog, monitor, procs
+from . import mirror as mirror_module
 from .mirror import WAIT_SECONDS, Mirror
 from .metrics import ApiMetrics
 from .client import server_proxy
@@ -360,9 +361,15 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         return _follow_feed(proxy, events, next_seq, wanted, stream == "text/event-stream", disconnected,
                             followers)
 
+    def workspace_usage():
+        """{sessions, diskBytes} of the sessions with a workspace."""
+        if mirrored():
+            return mirror.workspace_usage()
+        return mirror_module.workspace_usage(rpc().sessions.listSessions())
+
     @app.get("/metrics")
     def prometheus_metrics():
-        body = metrics.render(count_sessions())
+        body = metrics.render(count_sessions(), workspace_usage())
         return bottle.HTTPResponse(body, status=200, headers={"Content-Type": metrics.content_type})
 
     @app.get("/v1/status")
@@ -372,8 +379,9 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         return {
             "timestamp": jsonlog.timestamp(),
             "api": {"uptime": int(time.time() - started), "version": __version__},
-            "workers": {"active": counts["starting"] + counts["running"], "queued": counts["queued"],
-                        "total": total, "byStatus": counts},
+            "workers": {"active": counts["starting"] + counts["preparing"] + counts["running"],
+                        "queued": counts["queued"], "total": total, "byStatus": counts},
+            "workspaces": workspace_usage(),
             "services": rpc().sessions.listServices(),
             "isolation": rpc().sessions.getIsolation(),
             "gpu": monitor.gpu_status(),

@@ -276,7 +276,7 @@ def _record_changes(spec, env, ws, prepared):
     commits. Whatever fails is said in the state file: the session still ends as its worker did."""
     state_dir, sid = ws["stateDir"], spec["sessionEnv"]["SESSION_ID"]
     separator = "--sessions-%s--" % os.urandom(16).hex()   # chosen after the worker ended: it cannot forge it
-    finished = dict(prepared, phase="finished")
+    finished = dict(prepared, phase="finished", diskBytes=workspace.disk_usage(prepared["path"]))
     status, output, truncated = _as_worker(spec, env, workspace.finish_args(prepared, ws["commit"], separator, sid),
                                            prepared["path"], workspace.PATCH_MAX_BYTES + (64 << 20),
                                            FINISH_TIMEOUT_SECONDS)

@@ -21,14 +21,21 @@ class ApiMetrics:
                                 "the session is running or queued", buckets=SPAWN_BUCKETS, registry=self.registry)
         self.sessions = Gauge("sessions", "Sessions by state", ["state"], registry=self.registry)
         self.queue = Gauge("sessions_queue_length", "Sessions waiting for a slot", registry=self.registry)
+        self.workspaces = Gauge("sessions_workspaces", "Sessions with a workspace (a clone in their directory)",
+                                registry=self.registry)
+        self.workspace_bytes = Gauge("sessions_workspace_disk_bytes",
+                                     "Disk their clones took when last measured", registry=self.registry)
 
     def observe_request(self, method, route, status, seconds):
         self.requests.labels(method, route, str(status)).inc()
         self.durations.labels(method, route).observe(seconds)
 
-    def render(self, counts):
-        """The exposition text, with the session gauges set from `counts` ({state: n})."""
+    def render(self, counts, workspaces):
+        """The exposition text, with the session gauges set from `counts` ({state: n}) and `workspaces`
+        ({sessions, diskBytes})."""
         for state in sorted(STATUSES):
             self.sessions.labels(state).set(counts.get(state, 0))
         self.queue.set(counts.get("queued", 0))
+        self.workspaces.set(workspaces["sessions"])
+        self.workspace_bytes.set(workspaces["diskBytes"])
         return generate_latest(self.registry)

@@ -40,6 +40,12 @@ def apply_event(records, event):
         records[sid].update(event["set"])
 
 
+def workspace_usage(records):
+    """{sessions, diskBytes} of the records with a workspace (see Mirror.workspace_usage)."""
+    used = [(r.get("workspace") or {}).get("diskBytes") or 0 for r in records if r.get("workspace")]
+    return {"sessions": len(used), "diskBytes": int(sum(used))}
+
+
 class Mirror:
     """Every session record, in creation order, as the feed says it is now."""
 
@@ -106,6 +112,11 @@ class Mirror:
             for record in self._records.values():
                 counts[record["status"]] = counts.get(record["status"], 0) + 1
             return counts
+
+    def workspace_usage(self):
+        """{sessions: how many have a workspace, diskBytes: what their clones took when last measured}."""
+        with self._lock:
+            return workspace_usage(self._records.values())
 
     def _run(self):
         while True:

@@ -217,6 +217,9 @@ def openapi_document(version):
                                                          "queued": {"type": "integer"},
                                                          "total": {"type": "integer"},
                                                          "byStatus": {"type": "object"}}},
+            "workspaces": {"type": "object", "description": "sessions with a workspace and the disk their clones "
+                                                            "took when last measured (at start and at end)",
+                           "properties": {"sessions": {"type": "integer"}, "diskBytes": {"type": "integer"}}},
             "services": {"type": "array", "items": {"type": "object", "required": ["name", "enabled", "state"],
                                                     "properties": {"name": {"type": "string"},
                                                                    "service": {"type": "string"},

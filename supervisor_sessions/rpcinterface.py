@@ -276,7 +276,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
                 return
             self._workspaces_ready.add(sid)
             state = workspace.load_state(self.settings.session_state_dir(sid)) or {}
-            fields = {"workspace": dict(record["workspace"], base=state.get("base"))}
+            fields = {"workspace": dict(record["workspace"], base=state.get("base"), diskBytes=state.get("diskBytes"))}
             if record["status"] == "preparing":
                 fields["status"] = "running"
             self._update(sid, fields)
@@ -291,8 +291,8 @@ class SessionsNamespaceRPCInterface(AgentControl):
             return {"cause": state["cause"], "reason": state["reason"]} if update["status"] == "failed" else {}
         if state.get("phase") != "finished":
             return {}
-        shown = {key: state[key] for key in ("base", "exported", "exportError", "changesError", "patchTruncated")
-                 if key in state}
+        shown = {key: state[key] for key in ("base", "diskBytes", "exported", "exportError", "changesError",
+                                             "patchTruncated") if key in state}
         fields = {"workspace": dict(self._records[sid]["workspace"], **shown)}
         if "changes" in state:
             fields["changes"] = state["changes"]

@@ -18,6 +18,8 @@ def present(record, now=None):
         if shown[key] is not None:
             shown[key] = int(shown[key])
     shown["duration"] = duration(record, now)
+    if shown["workspace"] and shown["workspace"].get("diskBytes") is not None:   # a double over XML-RPC
+        shown["workspace"] = dict(shown["workspace"], diskBytes=int(shown["workspace"]["diskBytes"]))
     return shown
 
 

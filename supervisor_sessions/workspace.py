@@ -115,7 +115,7 @@ def _cached(url, cache_dir, env, timeout):
 
 
 def prepare(workspace, session_dir, state_dir, cache_dir, timeout, owner=None):
-    """Make the session's clone: {path, base, branch}. `owner` ((uid, gid)) gets it when given."""
+    """Make the session's clone: {path, base, branch, diskBytes}. `owner` ((uid, gid)) gets it when given."""
     env = git_env(state_dir)
     repo, ref, branch = workspace["repo"], workspace["ref"], workspace["branch"]
     source = repo
@@ -136,7 +136,20 @@ def prepare(workspace, session_dir, state_dir, cache_dir, timeout, owner=None):
             f.write("".join("/%s\n" % re.sub(r"([\\*?\[\]!#])", r"\\\1", path) for path in workspace["include"]))
     if owner:
         _chown_tree(work, owner)
-    return {"path": work, "base": base, "branch": branch}
+    return {"path": work, "base": base, "branch": branch, "diskBytes": disk_usage(work)}
+
+
+def disk_usage(top):
+    """Bytes of disk that the tree at `top` takes (links not followed), as a float: XML-RPC's int stops at
+    2 GiB."""
+    used = 0
+    for parent, dirs, files in os.walk(top):
+        for name in dirs + files:
+            try:
+                used += os.lstat(os.path.join(parent, name)).st_blocks * 512
+            except OSError:
+                pass
+    return float(used)
 
 
 def _include(source, work, path):

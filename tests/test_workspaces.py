@@ -309,3 +309,13 @@ def test_a_url_is_cloned_into_a_shared_cache_then_fetched_for_the_next_session(w
     assert "pushed later" in ws.log(second["sessionId"]), ws.log(second["sessionId"])
     caches = os.listdir(os.path.join(ws.home, "state", "workspace-cache"))
     assert len([name for name in caches if name.endswith(".git")]) == 1
+
+
+def test_the_disk_workspaces_take_is_in_status_and_metrics(ws, repo):
+    record = run(ws, repo, "head -c 300000 /dev/urandom > big.bin")
+    assert record["workspace"]["diskBytes"] > 300000
+    status = ws.http("GET", "/v1/status")[1]["workspaces"]
+    assert status["sessions"] >= 1 and status["diskBytes"] >= record["workspace"]["diskBytes"]
+    metrics = ws.http("GET", "/metrics")[1]
+    line = [l for l in metrics.splitlines() if l.startswith("sessions_workspace_disk_bytes ")][0]
+    assert float(line.split()[1]) == status["diskBytes"]

@@ -119,17 +119,17 @@ def _sandboxed(spec, argv, cwd=None):
                       sandbox.get("devices", ()), cwd) + argv
 
 
-def _resolve(spec, program, env):
+def _resolve(spec, program, env, what="runtime program"):
     """The path of `program` as the worker will run it; None (said in the log) when it cannot."""
     resolved = shutil.which(program, path=env["PATH"])
     if resolved is None:
-        say("program %r is not installed (not found on PATH=%s)" % (program, env["PATH"]))
+        say("%s %r is not installed (not found on PATH=%s)" % (what, program, env["PATH"]))
         return None
     sandbox = spec.get("sandbox")
     if sandbox and not visible_inside(resolved, sandbox["roots"] + [spec["sessionEnv"]["SESSION_DIR"]]):
-        say("program %s is not inside the sandbox: its installation %s is not bound (it holds "
+        say("%s %s is not inside the sandbox: its installation %s is not bound (it holds "
             "SESSIONS_HOME, or the worker users cannot reach it); install it elsewhere or add its directory to "
-            "SANDBOX_READONLY_PATHS" % (resolved, os.path.dirname(os.path.realpath(resolved))))
+            "SANDBOX_READONLY_PATHS" % (what, resolved, os.path.dirname(os.path.realpath(resolved))))
         return None
     return resolved
 
@@ -233,7 +233,7 @@ def _as_worker(spec, env, argv, cwd, capture=0, timeout=None):
                 os.close(reader)
             os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
             _drop(spec)
-            resolved = _resolve(spec, argv[0], env)
+            resolved = _resolve(spec, argv[0], env, "program")
             if resolved is None:
                 os._exit(EXIT_NOT_INSTALLED)
             command = _sandboxed(spec, [resolved] + argv[1:], cwd)

@@ -232,7 +232,10 @@ def expected_for_query(target, sid, known, query):
         return 200 if valid else 400
     if not is_session_id(sid):
         return 404  # a malformed id: nothing else is looked at
-    valid = int_in(query.get("tail"), 0, 10_000) if target == "detail" else bool_ok(query.get("follow"))
+    if target == "detail":
+        valid = int_in(query.get("tail"), 0, 10_000)
+    else:   # the log: follow, and offset (a byte to start from)
+        valid = bool_ok(query.get("follow")) and int_in(query.get("offset"), 0, 2 ** 62)
     if not valid:
         return 400
     return 200 if sid == known else 404
@@ -259,4 +262,5 @@ def test_any_query_and_id_get_a_clean_answer(system, ended, target, pick, struct
         if answer[0] == 200 and target == "log":
             sse = structured.get("follow", "false").lower() in ("true", "1", "yes") and accept == "text/event-stream"
             assert answer[1]["Content-Type"] == ("text/event-stream" if sse else "text/plain; charset=utf-8")
-            assert b"ended" in answer[2]
+            if int(structured.get("offset") or 0) == 0:   # from its start, the log holds the worker's words
+                assert b"ended" in answer[2]

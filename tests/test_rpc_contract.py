@@ -8,7 +8,7 @@ from supervisor_sessions.faults import Faults
 from conftest import FINAL, wait_for
 
 METHODS = ["answerApproval", "closeSession", "countSessions", "createSession", "getAPIVersion", "getEvents",
-           "getIsolation", "getSession", "getSessionFile", "interruptSession", "listApprovals", "listRuntimes",
+           "getIsolation", "getSession", "getSessionDiff", "getSessionFile", "interruptSession", "listApprovals", "listRuntimes",
            "listServices", "listSessions", "putSessionFile", "removeSession", "sendMessage", "stopSession",
            "tailSessionLog"]
 
@@ -107,5 +107,5 @@ def test_count_sessions_counts_every_state(system):
     after = rpc.sessions.countSessions()
     assert after["failed"] == before["failed"] + 1 and after["total"] == before["total"] + 1
     assert after["total"] == len(rpc.sessions.listSessions())
-    assert set(after) == {"queued", "starting", "running", "completed", "failed", "stopped", "interrupted",
-                          "total"}
+    assert set(after) == {"queued", "starting", "preparing", "running", "completed", "failed", "stopped",
+                          "interrupted", "total"}

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import tempfile
@@ -124,8 +125,11 @@ def prepare(workspace, session_dir, state_dir, cache_dir, timeout, owner=None):
     base = _git(["-C", source, "rev-parse", "--verify", "--quiet", ref + "^{commit}"], env, timeout,
                 "finding %s in %s" % (ref, repo)).strip()
     work = os.path.join(session_dir, WORK_DIR)
-    _git(["clone", "--quiet", "--no-hardlinks", "--no-checkout", "--", source, work], env, timeout,
-         "git clone of %s" % repo)
+    # With a worker user of its own, objects are hard links to the source's where the file system allows (git
+    # copies them where not): they never change, and the worker, not their owner, can neither write nor chmod
+    # them. A worker that runs as we do could, so it gets copies.
+    _git(["clone", "--quiet", "--no-checkout"] + ([] if owner else ["--no-hardlinks"]) + ["--", source, work],
+         env, timeout, "git clone of %s" % repo)
     _git(["-C", work, "checkout", "--quiet", "-b", branch, base], env, timeout, "git checkout of %s" % ref)
     if workspace["url"]:   # the worker fetches from the network, not from our cache
         _git(["-C", work, "remote", "set-url", "origin", repo], env, timeout, "git remote")
@@ -179,10 +183,27 @@ def _include(source, work, path):
 
 
 def _chown_tree(top, owner):
+    """Give the clone to the worker's user, but for the object files that all may read (hard links to the
+    source's stay its owner's; one only its owner may read becomes a copy of the worker's)."""
+    objects = os.path.join(top, ".git", "objects")
     for parent, dirs, files in os.walk(top):
+        shared = parent == objects or parent.startswith(objects + os.sep)
         for name in dirs + files:
-            os.lchown(os.path.join(parent, name), *owner)
+            path = os.path.join(parent, name)
+            if shared and name in files and os.lstat(path).st_mode & stat.S_IROTH:
+                continue
+            if shared and name in files:
+                _unshare(path)
+            os.lchown(path, *owner)
     os.lchown(top, *owner)
+
+
+def _unshare(path):
+    """Replace `path` (a hard link to an object file) by a copy of its own, readable by all."""
+    copy = path + ".unshared"
+    shutil.copyfile(path, copy)
+    os.chmod(copy, 0o444)
+    os.replace(copy, path)
 
 
 def save_state(state_dir, fields):

@@ -297,8 +297,8 @@ def test_a_url_is_cloned_into_a_shared_cache_then_fetched_for_the_next_session(w
     first = run(ws, url, "cat remote.txt; git remote get-url origin; echo mine > mine.txt")
     assert first["status"] == "completed", ws.log(first["sessionId"])
     assert "from the network\n%s\n" % url in ws.log(first["sessionId"])
-    assert [f["path"] for f in ws.http("GET", "/v1/sessions/%s/diff?stat=true" % first["sessionId"])[1]["files"]] \
-        == ["mine.txt"]
+    stat = ws.http("GET", "/v1/sessions/%s/diff?stat=true" % first["sessionId"])[1]
+    assert [f["path"] for f in stat.get("files", ())] == ["mine.txt"], stat
     with open(os.path.join(source, "later.txt"), "w") as f:
         f.write("pushed later\n")
     git(source, "add", "later.txt")
@@ -319,3 +319,36 @@ def test_the_disk_workspaces_take_is_in_status_and_metrics(ws, repo):
     metrics = ws.http("GET", "/metrics")[1]
     line = [l for l in metrics.splitlines() if l.startswith("sessions_workspace_disk_bytes ")][0]
     assert float(line.split()[1]) == status["diskBytes"]
+
+
+def test_a_worker_cannot_change_the_source_s_objects_through_its_clone(ws, repo):
+    objects = {}
+    for parent, _, files in os.walk(os.path.join(repo, ".git", "objects")):
+        for name in files:
+            with open(os.path.join(parent, name), "rb") as f:
+                objects[os.path.join(parent, name)] = f.read()
+    record = run(ws, repo, "for f in $(find .git/objects -type f); do chmod u+w $f 2>/dev/null; "
+                           "printf x >> $f 2>/dev/null && echo WROTE; rm -f $f; done; echo tried")
+    assert "tried" in ws.log(record["sessionId"])
+    for path, data in objects.items():
+        with open(path, "rb") as f:
+            assert f.read() == data, path
+    git(repo, "fsck", "--strict")
+
+
+def test_a_source_whose_objects_only_its_owner_may_read_still_makes_a_working_clone(ws, roots):
+    path = tempfile.mkdtemp(prefix="private", dir=roots)
+    os.rmdir(path)
+    mask = os.umask(0o077)
+    try:
+        make_repo(path, {"p.txt": "private\n"})
+    finally:
+        os.umask(mask)
+    os.chmod(path, 0o755)
+    for parent, dirs, _ in os.walk(path):   # the directories may be passed, the files stay 0600 / 0400
+        for name in dirs:
+            os.chmod(os.path.join(parent, name), 0o755)
+    record = run(ws, path, "cat p.txt; git log --oneline | wc -l; echo more >> p.txt; "
+                           "git -c user.name=w -c user.email=w@x commit -qam more")
+    assert record["status"] == "completed", ws.log(record["sessionId"])
+    assert record["changes"]["commits"] == 1 and "private\n1\n" in ws.log(record["sessionId"])

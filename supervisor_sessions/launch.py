@@ -173,8 +173,14 @@ def workspace_session(spec, env, servers):
     ws = spec["workspace"]
     user = spec.get("user")
     try:
+        owner = (user["uid"], user["gid"]) if user else None
         prepared = workspace.prepare(ws, spec["sessionEnv"]["SESSION_DIR"], ws["stateDir"], ws["cacheDir"],
-                                     ws["timeoutSeconds"], (user["uid"], user["gid"]) if user else None)
+                                     ws["timeoutSeconds"], owner)
+        status = _as_worker(spec, env, workspace.checkout_args(prepared), prepared["path"])[0]
+        if status:
+            raise workspace.Failed("workspace", "git checkout of %s failed (%s)" % (ws["ref"], _status_words(status)))
+        workspace.add_includes(ws, prepared["path"], owner)
+        prepared["diskBytes"] = workspace.disk_usage(prepared["path"])
         workspace.save_state(ws["stateDir"], dict(prepared, phase="prepared"))
         if ws["setup"]:
             status = _as_worker(spec, env, ["bash", "--noprofile", "--norc", "-c", ws["setup"]], prepared["path"])[0]

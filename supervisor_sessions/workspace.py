@@ -116,7 +116,8 @@ def _cached(url, cache_dir, env, timeout):
 
 
 def prepare(workspace, session_dir, state_dir, cache_dir, timeout, owner=None):
-    """Make the session's clone: {path, base, branch, diskBytes}. `owner` ((uid, gid)) gets it when given."""
+    """Make the session's clone, not checked out yet (the worker checks it out, see checkout_args, so that
+    the index holds what the worker's own git will see): {path, base, branch}. `owner` ((uid, gid)) gets it."""
     env = git_env(state_dir)
     repo, ref, branch = workspace["repo"], workspace["ref"], workspace["branch"]
     source = repo
@@ -130,17 +131,33 @@ def prepare(workspace, session_dir, state_dir, cache_dir, timeout, owner=None):
     # them. A worker that runs as we do could, so it gets copies.
     _git(["clone", "--quiet", "--no-checkout"] + ([] if owner else ["--no-hardlinks"]) + ["--", source, work],
          env, timeout, "git clone of %s" % repo)
-    _git(["-C", work, "checkout", "--quiet", "-b", branch, base], env, timeout, "git checkout of %s" % ref)
     if workspace["url"]:   # the worker fetches from the network, not from our cache
         _git(["-C", work, "remote", "set-url", "origin", repo], env, timeout, "git remote")
-    for path in workspace["include"]:
-        _include(source, work, path)
-    if workspace["include"]:   # set-up files (an .env) are not the worker's changes: never diffed nor committed
-        with open(os.path.join(work, ".git", "info", "exclude"), "a", encoding="utf-8") as f:
-            f.write("".join("/%s\n" % re.sub(r"([\\*?\[\]!#])", r"\\\1", path) for path in workspace["include"]))
     if owner:
         _chown_tree(work, owner)
-    return {"path": work, "base": base, "branch": branch, "diskBytes": disk_usage(work)}
+    return {"path": work, "base": base, "branch": branch}
+
+
+def checkout_args(prepared):
+    """The command that checks the session's branch out, run in the clone as the worker."""
+    return ["git", "checkout", "--quiet", "-b", prepared["branch"], prepared["base"]]
+
+
+def add_includes(workspace, work, owner=None):
+    """Copy the untracked files the spec names from the source into the checked-out clone, and keep them out
+    of git there (set-up files like an .env are not the worker's changes: never diffed nor committed)."""
+    for path in workspace["include"]:
+        _include(workspace["repo"], work, path, owner)
+    if not workspace["include"]:
+        return
+    lines = "".join("/%s\n" % re.sub(r"([\\*?\[\]!#])", r"\\\1", path) for path in workspace["include"])
+    info = open_dir(work, ".git/info", create=True, owner=owner)
+    try:
+        fd = os.open("exclude", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644, dir_fd=info)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(lines)
+    finally:
+        os.close(info)
 
 
 def disk_usage(top):
@@ -156,7 +173,7 @@ def disk_usage(top):
     return float(used)
 
 
-def _include(source, work, path):
+def _include(source, work, path, owner):
     """Copy untracked file `path` of the source working tree into the clone, never through a link."""
     parent, name = os.path.split(path)
     try:
@@ -170,12 +187,14 @@ def _include(source, work, path):
             if not stat.S_ISREG(st.st_mode):
                 raise Failed("workspace", "include: %s is not a regular file" % path)
             data = f.read()
-        target_dir = open_dir(work, parent, create=True)
+        target_dir = open_dir(work, parent, create=True, owner=owner)
         try:
             out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, stat.S_IMODE(st.st_mode),
                           dir_fd=target_dir)
             with os.fdopen(out, "wb") as f:
                 f.write(data)
+                if owner:
+                    os.fchown(f.fileno(), *owner)
         finally:
             os.close(target_dir)
     except OSError as e:

@@ -57,36 +57,37 @@ def until(system, sid, statuses, poll=0.002):
         time.sleep(poll)
 
 
-def to_running(system, rounds, workspace=None):
-    """ms from POST to running (the worker itself started), `rounds` times."""
+def timed_sessions(system, rounds, task, workspace, measure):
+    """`measure(sid, began)` (ms) of `rounds` sessions of `task`, each with `workspace` (or none)."""
     out = []
     for _ in range(rounds):
-        body = dict(SHELL, task="sleep 30")
-        if workspace:
-            body["workspace"] = workspace
+        body = dict(SHELL, task=task, **({"workspace": workspace} if workspace else {}))
         began = time.perf_counter()
-        sid = post(system, body)
+        out.append(measure(post(system, body), began))
+    return out
+
+
+def to_running(system, rounds, workspace=None):
+    """ms from POST to running (the worker itself started)."""
+    def measure(sid, began):
         record = until(system, sid, {"running"} | FINAL)
-        out.append((time.perf_counter() - began) * 1000)
+        elapsed = (time.perf_counter() - began) * 1000
         assert record["status"] == "running", system.log(sid)
         system.rpc().sessions.stopSession(sid)
         until(system, sid, FINAL)
-    return out
+        return elapsed
+    return timed_sessions(system, rounds, "sleep 30", workspace, measure)
 
 
 def to_recorded(system, rounds, workspace=None):
-    """ms from the worker's last act (a marker file's time) to the session's final status."""
-    out = []
-    for _ in range(rounds):
-        body = dict(SHELL, task="for f in d0*/f0000*.txt; do echo edit >> $f; done; date +%s.%N > $SESSION_DIR/ended")
-        if workspace:
-            body["workspace"] = workspace
-        sid = post(system, body)
+    """ms from the worker's last act (the time it wrote down) to the session's final status."""
+    def measure(sid, began):
         record = until(system, sid, FINAL)
         ended_at = time.time()
         with open(os.path.join(record["sessionDir"], "ended")) as f:
-            out.append((ended_at - float(f.read())) * 1000)
-    return out
+            return (ended_at - float(f.read())) * 1000
+    return timed_sessions(system, rounds, "for f in d0*/f0000*.txt; do echo edit >> $f; done; "
+                                          "date +%s.%N > $SESSION_DIR/ended", workspace, measure)
 
 
 def row(name, values):

@@ -179,7 +179,9 @@ class SessionsNamespaceRPCInterface(AgentControl):
         """Find out what the sandbox can enforce, load every session from the state directory, settle the
         ones a restart interrupted (killing what is left of them), subscribe to events."""
         self.confinement = Confinement(self.settings, self._log)
-        self.store.purge_trash()
+        for sid in self.store.purge_trash():
+            self._log.warn("sessions: removed the directory of session %s, whose state is gone (a removal or a "
+                           "crash cut short)" % sid)
         loaded = self.store.load_all(
             lambda sid, e: self._log.warn("sessions: meta of %s unreadable: %s" % (sid, e)))
         for name in self.supervisord.process_groups:

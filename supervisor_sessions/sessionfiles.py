@@ -11,7 +11,7 @@ import os
 import stat
 
 from .faults import InvalidSpec, NoSuchPath
-from .workerfiles import open_dir
+from .workerfiles import open_dir, write_all
 
 PATH_MAX_CHARS = 4096
 NAME_MAX_BYTES = 255
@@ -150,9 +150,7 @@ def write(session_dir, path, owner, upload_id, offset, data, final):
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise InvalidSpec("upload %s to %s cannot go on" % (upload_id, _shown(parts)))
             os.lseek(fd, offset, os.SEEK_SET)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             if owner:
                 os.fchown(fd, owner[0], owner[1])
             written = os.fstat(fd).st_size

@@ -12,7 +12,7 @@ import shutil
 
 from .faults import StorageFull
 from .naming import is_session_id
-from .workerfiles import write_file
+from .workerfiles import write_all, write_file
 
 META_FILE = "meta.json"
 LAUNCH_FILE = "launch.json"
@@ -29,9 +29,7 @@ def atomic_write(path, data, mode=0o600):
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -145,7 +143,9 @@ class SessionStore:
             shutil.rmtree(trash, ignore_errors=True)
 
     def purge_trash(self):
-        """Finish removals that were cut short: trash, and session directories whose state is gone."""
+        """Finish removals that were cut short: trash, and session directories whose state is gone (their
+        clones included). Returns the ids of those orphaned directories."""
+        orphans = []
         for parent in (self.states_dir, self.settings.sessions_dir):
             try:
                 names = os.listdir(parent)
@@ -156,3 +156,6 @@ class SessionStore:
                     and not os.path.isdir(self.settings.session_state_dir(name))
                 if name.startswith(TRASH_PREFIX) or orphan:
                     shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+                if orphan:
+                    orphans.append(name)
+        return orphans

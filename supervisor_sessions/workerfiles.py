@@ -40,6 +40,13 @@ def open_dir(base, relative="", create=False, owner=None):
     return fd
 
 
+def write_all(fd, data):
+    """Write all of `data` (bytes) to descriptor `fd`, however many writes it takes."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def write_file(base, relative, data, mode=0o600):
     """Write `data` (bytes) to `relative` under `base`, its directories made as needed: a fresh temp file
     (O_EXCL, O_NOFOLLOW) renamed over whatever stands there, in parents that are not links. OSError else."""
@@ -49,9 +56,7 @@ def write_file(base, relative, data, mode=0o600):
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)

@@ -352,3 +352,15 @@ def test_a_source_whose_objects_only_its_owner_may_read_still_makes_a_working_cl
                            "git -c user.name=w -c user.email=w@x commit -qam more")
     assert record["status"] == "completed", ws.log(record["sessionId"])
     assert record["changes"]["commits"] == 1 and "private\n1\n" in ws.log(record["sessionId"])
+
+
+def test_a_clone_left_without_its_session_is_removed_and_named_at_the_next_start(make_system, roots, repo):
+    first = make_system(env={"WORKSPACE_ROOTS": roots}).start()
+    record = run(first, repo, "echo work > w.txt")
+    first.stop()
+    shutil.rmtree(os.path.join(first.home, "state", "sessions", record["sessionId"]))   # as a crash may leave it
+    second = make_system(home=first.home, env={"WORKSPACE_ROOTS": roots}).start()
+    assert not os.path.exists(record["sessionDir"])
+    with open(os.path.join(second.home, "logs", "supervisord.log")) as f:
+        assert "removed the directory of session %s" % record["sessionId"] in f.read()
+    assert git(repo, "status", "--porcelain") == "?? .env\n"

@@ -14,7 +14,7 @@ import xmlrpc.client
 
 import bottle
 
-from . import __version__, apifiles, httpserver, jsonlog, monitor, procs
+from . import __version__, apifiles, dashboard, httpserver, jsonlog, monitor, procs
 from . import mirror as mirror_module
 from .mirror import WAIT_SECONDS, Mirror
 from .metrics import ApiMetrics
@@ -42,6 +42,7 @@ KEEPALIVE_SECONDS = 15
 LOG_CHUNK = 256 * 1024
 EVENTS_PAGE = 1000
 FEED_WAIT_SECONDS = 5    # a feed follower waits in supervisord this long per call, then checks its client
+MAX_SEQ = 2 ** 31 - 1    # what XML-RPC's int carries to getEvents: `since=2147483647` asks for what comes next
 EVENT_TYPES = frozenset(("created", "state", "removed") + AgentOutput.TYPES)
 def create_app(settings, api_key, metrics_public=False, mirror=None):
     """A new Bottle app serving the API for `settings`, guarded by `api_key` (no module-level state).
@@ -57,6 +58,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
     metrics = ApiMetrics()
     started = time.time()
     expected = ("Bearer " + api_key).encode("utf-8")
+    logins = dashboard.BrowserLogins(api_key)
 
     def rpc():
         if getattr(local, "proxy", None) is None:
@@ -76,7 +78,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         """[text, nextOffset, overflow] of a session's log (see sessions.tailSessionLog), read straight from
         the file supervisord writes, or through supervisord where this process may not read it."""
         try:
-            return read_log(settings.log_file(sid), offset, length)
+            return read_log(settings.log_file(sid), offset, length, for_xml=False)
         except PermissionError:
             return rpc().sessions.tailSessionLog(sid, offset, length)
 
@@ -90,7 +92,11 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         return counts
 
     def check_auth():
-        given = bottle.request.get_header("Authorization", "").encode("utf-8", "replace")
+        """The bearer token, or (without an Authorization header) a dashboard sign-in (see dashboard.py)."""
+        header = bottle.request.get_header("Authorization")
+        if header is None and logins.allows(bottle.request):
+            return
+        given = (header or "").encode("utf-8", "replace")
         if not api_key or not hmac.compare_digest(given, expected):
             raise ApiError(401, "a valid 'Authorization: Bearer <MANAGEMENT_API_KEY>' header is required",
                            {"WWW-Authenticate": 'Bearer realm="supervisor-sessions"'})
@@ -333,10 +339,10 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
 
     def feed(of_interest):
         """The change feed (of the events `of_interest`) as a JSON page or a stream: see GET /v1/events."""
-        since = query_int("since", 0, 0, 2 ** 53)
+        since = query_int("since", 0, 0, MAX_SEQ)
         last_seen = bottle.request.get_header("Last-Event-ID")
         if last_seen:
-            if not last_seen.isdigit() or len(last_seen) > 16:
+            if not last_seen.isdigit() or len(last_seen) > 10 or int(last_seen) >= MAX_SEQ:
                 raise ApiError(400, "Last-Event-ID must be the seq of an event, got %r" % last_seen[:40])
             since = int(last_seen) + 1
         query_wants = _feed_filter(bottle.request.query)
@@ -389,6 +395,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         }
 
     apifiles.add_routes(app, rpc, settings.files_upload_max_mb << 20)
+    dashboard.add_routes(app, logins)
     return app
 
 

@@ -1,4 +1,4 @@
-"""Reading a session log in chunks that are whole UTF-8 characters and safe to send as XML."""
+"""Reading a session log in chunks that are whole UTF-8 characters (and, for XML-RPC, safe to send as XML)."""
 import os
 import re
 
@@ -27,8 +27,10 @@ def _tail_of(path, length):
         return b""
 
 
-def read_log(path, offset, length):
+def read_log(path, offset, length, for_xml=True):
     """(text, next_offset, overflow) of up to `length` bytes of `path` from `offset` (< 0: the last bytes).
+    With `for_xml`, what XML cannot carry (colour codes' ESC, NUL, ...) becomes U+FFFD; JSON, SSE and plain
+    text carry it as written.
 
     The log rotates once at its cap into `path`.1. Read from the end, the text continues into that
     previous part when the current one is shorter than `length`. `overflow` is true when the file is
@@ -56,4 +58,4 @@ def read_log(path, offset, length):
         skip += 1  # started inside a character: begin at the next one
     end = len(data) - _incomplete_tail(data[skip:]) if len(data) > skip else len(data)
     text = data[skip:end].decode("utf-8", "replace")
-    return _NOT_XML.sub("\ufffd", text), max(offset, offset + end - len(previous)), overflow
+    return _NOT_XML.sub("\ufffd", text) if for_xml else text, max(offset, offset + end - len(previous)), overflow

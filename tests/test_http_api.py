@@ -291,3 +291,12 @@ def test_responses_match_the_openapi_schemas(system):
 def test_the_key_appears_in_no_response(system):
     bodies = [system.http(m, p)[1] for m, p in ROUTES] + [system.http("GET", "/v1/status")[1]]
     assert system.key not in json.dumps(bodies)
+
+
+def test_the_log_over_http_keeps_colour_codes_that_only_xml_rpc_must_replace(system):
+    accepted, _ = post(system, "printf '\\033[31mred\\033[0m\\n'")
+    sid = accepted["sessionId"]
+    wait_http(system, sid, FINAL)
+    status, text, _ = system.http("GET", "/v1/sessions/%s/log" % sid)
+    assert status == 200 and "\x1b[31mred\x1b[0m\n" in text
+    assert system.rpc().sessions.tailSessionLog(sid, 0, 1000)[0] == "\ufffd[31mred\ufffd[0m\n"

@@ -15,8 +15,11 @@ $(BIN)/supervisor-sessions: setup.cfg pyproject.toml
 run: install
 	$(BIN)/supervisor-sessions serve
 
+# Three stages: the core, the real agent CLIs from npm, the dashboard in a headless Chromium.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not agents and not browser"
+	$(BIN)/python -m pytest -q -m agents
+	$(BIN)/python -m pytest -q -m browser
 
 bench: install
 	$(BIN)/python bench/bench_plugin.py

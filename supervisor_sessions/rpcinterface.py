@@ -432,6 +432,8 @@ class SessionsNamespaceRPCInterface(AgentControl):
         record = self._records[sid]
         if fields.get("status", record["status"]) != record["status"]:
             self._emit("state", sid, **fields)
+            if fields.get("cause") == "spawn":   # no worker wrote a word: its log says why
+                self._say_in_log(sid, fields.get("reason", ""))
         record.update(fields)
         if record["status"] in FINAL:
             record.pop("pid", None)
@@ -439,6 +441,15 @@ class SessionsNamespaceRPCInterface(AgentControl):
         self._save(sid)
         if record["status"] in FINAL:
             self._detach(sid)
+
+    def _say_in_log(self, sid, text):
+        """Add a line of ours to a session's log (a log follower sees why nothing else came)."""
+        try:
+            fd = os.open(self.settings.log_file(sid), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o640)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
+                f.write("supervisor-sessions: %s\n" % text)
+        except OSError as e:
+            self._log.warn("sessions: cannot write to the log of %s: %s" % (sid, e))
 
     def _save(self, sid):
         self._unsaved.discard(sid)

@@ -300,3 +300,16 @@ def test_the_log_over_http_keeps_colour_codes_that_only_xml_rpc_must_replace(sys
     status, text, _ = system.http("GET", "/v1/sessions/%s/log" % sid)
     assert status == 200 and "\x1b[31mred\x1b[0m\n" in text
     assert system.rpc().sessions.tailSessionLog(sid, 0, 1000)[0] == "\ufffd[31mred\ufffd[0m\n"
+
+
+def test_a_session_that_cannot_start_says_why_in_its_log_and_its_follow_ends_with_it(system):
+    accepted, _ = post(system, "true", env={"PATH": "/nonexistent"})
+    record = wait_http(system, accepted["sessionId"], FINAL)
+    assert (record["status"], record["cause"]) == ("failed", "spawn")
+    status, text, _ = system.http("GET", "/v1/sessions/%s/log" % accepted["sessionId"])
+    assert status == 200 and text == "supervisor-sessions: %s\n" % record["reason"]
+    status, stream, _ = system.http("GET", "/v1/sessions/%s/log?follow=true" % accepted["sessionId"],
+                                    headers={"Accept": "text/event-stream"})
+    assert "data: supervisor-sessions: %s" % record["reason"] in stream
+    end = json.loads(stream.split("event: end\n")[1].split("data: ", 1)[1].split("\n")[0])
+    assert (end["status"], end["reason"]) == ("failed", record["reason"])

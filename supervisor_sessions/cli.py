@@ -3,6 +3,7 @@ import argparse
 import logging
 import os
 import shlex
+import socket
 import subprocess
 import sys
 
@@ -61,6 +62,20 @@ def _lower_oom_score():
         pass
 
 
+def check_port_free(host, port):
+    """ValueError when another program listens on the API's port already (a second instance would start and
+    its API crash-loop while the first one answers there)."""
+    if not port:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise ValueError("the API's port %s:%d is taken (%s): is another instance running? Set "
+                             "MANAGEMENT_API_PORT to use another" % (host, port, e.strerror)) from None
+
+
 def serve(settings):
     """Prepare SESSIONS_HOME, quarantine broken session configs and exec supervisord in the foreground.
 
@@ -72,6 +87,7 @@ def serve(settings):
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", os.defpath)
     try:
         settings.check_socket_path()
+        check_port_free(settings.api_host, settings.api_port)
         if any(c.isspace() for c in settings.home):
             raise ValueError("SESSIONS_HOME must not contain whitespace: %r" % settings.home)
         settings.make_dirs()
@@ -118,34 +134,43 @@ def _service_user(settings):
 
 def _api_key(settings):
     """The key serve left for the API (read while still root); inside a supervisord of one's own, where
-    serve did not run, MANAGEMENT_API_KEY."""
+    serve did not run, MANAGEMENT_API_KEY, else the key kept in the home (made once, 0600)."""
     try:
         with open(settings.api_key_file) as f:
             return f.read().strip()
     except FileNotFoundError:
-        return os.environ.get("MANAGEMENT_API_KEY", "")
+        return ensure_api_key(settings, os.environ)[0]
 
 
 def become_service_user(settings):
-    """As root: continue as the service user (the one the socket belongs to) where serve could hand the
-    socket to it. A no-op otherwise."""
+    """As root: continue as the service user where supervisord's socket is theirs (serve hands it over; a
+    supervisord of one's own does with `chown=` in [unix_http_server]). A no-op otherwise."""
     if identity.is_root():
         user, _ = _service_user(settings)
-        if user:
+        try:
+            socket_owner = os.stat(settings.socket_path).st_uid
+        except OSError:
+            socket_owner = None
+        if user and socket_owner == user[0]:
             identity.drop_privileges(*user)
+        elif user:
+            logging.warning("running as root: supervisord's socket %s is not the service user's (%s); give it "
+                            "to them with chown= in [unix_http_server] to run this unprivileged",
+                            settings.socket_path, settings.service_user)
 
 
 def ctl(settings, args):
-    """Run supervisorctl against the instance of SESSIONS_HOME.
+    """Run supervisorctl against the instance of SESSIONS_HOME (or the supervisord of SUPERVISORD_CONFIG).
 
     supervisorctl joins its arguments with spaces, which loses the shell's quoting; passing them as one
     shell-quoted line keeps `sessions spawn coder gemini 'a task; with spaces'` intact.
     """
-    if not os.path.exists(settings.supervisord_conf):
-        sys.exit("supervisor-sessions: no instance in %s (run `supervisor-sessions serve` first)" % settings.home)
+    if not os.path.exists(settings.ctl_config):
+        sys.exit("supervisor-sessions: no instance in %s (run `supervisor-sessions serve` first, or name an "
+                 "existing supervisord's config in SUPERVISORD_CONFIG)" % settings.home)
     line = [shlex.join(args)] if args else []
     os.execv(sys.executable, [sys.executable, "-m", "supervisor.supervisorctl", "-c",
-                              settings.supervisord_conf] + line)
+                              settings.ctl_config] + line)
 
 
 def main(argv=None):
@@ -154,11 +179,16 @@ def main(argv=None):
     commands.add_parser("serve", help="run supervisord with the sessions plugin and the API (foreground)")
     ctl_parser = commands.add_parser("ctl", help="run supervisorctl against this instance")
     ctl_parser.add_argument("args", nargs=argparse.REMAINDER)
+    commands.add_parser("client", help="the Management API from the command line (client --help)")
     commands.add_parser("api", help="run the Management API (supervisord runs it as a program)")
     commands.add_parser("cleanup", help="remove ended sessions past their retention (a supervisord program)")
     commands.add_parser("webhooks", help="deliver change-feed events to webhook receivers (a supervisord program)")
     service_parser = commands.add_parser("service", help="run a program of an optional service (supervisord runs it)")
     service_parser.add_argument("program", choices=[p for s in services.OPTIONAL for p in s.programs])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["client"]:   # all that follows is the client's, --help included
+        from . import clientcli
+        sys.exit(clientcli.main(argv[1:]))
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="supervisor-sessions: %(message)s")
     settings = _settings()

@@ -1,4 +1,5 @@
 """Every knob of the system, its default and its parser, in one place."""
+import configparser
 import os
 import secrets
 import sys
@@ -21,6 +22,18 @@ def resource_dir(name):
         if os.path.isfile(os.path.join(path, _RESOURCE_MARKERS[name])):
             return path
     raise FileNotFoundError("cannot find the %r directory of supervisor-sessions" % name)
+
+
+def socket_of_config(path):
+    """The unix socket a supervisord config serves on (its [unix_http_server] file, `%(here)s` expanded);
+    ValueError when it names none."""
+    parser = configparser.RawConfigParser()
+    if not parser.read(path):
+        raise ValueError("SUPERVISORD_CONFIG: cannot read %s" % path)
+    if not parser.has_option("unix_http_server", "file"):
+        raise ValueError("SUPERVISORD_CONFIG: %s has no [unix_http_server] file (the socket to reach it)" % path)
+    socket = parser.get("unix_http_server", "file").replace("%(here)s", os.path.dirname(os.path.abspath(path)))
+    return os.path.join(os.path.dirname(os.path.abspath(path)), socket)
 
 
 def default_home():
@@ -125,6 +138,8 @@ class Settings:
     idle_timeout_seconds: int = 600   # an interactive agent with no message this long has its input closed
     resume_max_mb: int = 4096  # a session resuming another copies at most this much of its directory
     files_upload_max_mb: int = 100  # the largest file PUT into a session directory
+    supervisor_socket: str = ""     # supervisord's unix socket, where it is not serve's
+    supervisor_config: str = ""     # an existing supervisord's config (see "Into an existing supervisord")
     workspace_roots: tuple = ()     # directories whose git repositories a session's workspace may clone
     workspace_clone_timeout: int = 300  # seconds a workspace's clone (or fetch of a URL) may take
     approval_timeout_seconds: int = 300   # a permission request with no decision this long is denied
@@ -181,6 +196,8 @@ class Settings:
             idle_timeout_seconds=_number(env, "AGENT_IDLE_TIMEOUT_SECONDS", 600, 1, 10 ** 7),
             resume_max_mb=_number(env, "RESUME_MAX_MB", 4096, 1, 2 ** 31 - 1),
             files_upload_max_mb=_number(env, "FILES_UPLOAD_MAX_MB", 100, 1, 1 << 20),
+            supervisor_socket=os.path.abspath(env["SUPERVISOR_SOCKET"]) if env.get("SUPERVISOR_SOCKET") else "",
+            supervisor_config=os.path.abspath(env["SUPERVISORD_CONFIG"]) if env.get("SUPERVISORD_CONFIG") else "",
             workspace_roots=tuple(os.path.abspath(p) for p in _names(env, "WORKSPACE_ROOTS")),
             workspace_clone_timeout=_number(env, "WORKSPACE_CLONE_TIMEOUT_SECONDS", 300, 1, 86400),
             approval_timeout_seconds=_number(env, "APPROVAL_TIMEOUT_SECONDS", 300, 1, 10 ** 7),
@@ -229,7 +246,17 @@ class Settings:
 
     @property
     def socket_path(self):
+        """supervisord's unix socket: SUPERVISOR_SOCKET, else the one SUPERVISORD_CONFIG names, else serve's."""
+        if self.supervisor_socket:
+            return self.supervisor_socket
+        if self.supervisor_config:
+            return socket_of_config(self.supervisor_config)
         return os.path.join(self.run_dir, "supervisor.sock")
+
+    @property
+    def ctl_config(self):
+        """The config supervisorctl reads: an existing supervisord's (SUPERVISORD_CONFIG), else serve's."""
+        return self.supervisor_config or self.supervisord_conf
 
     @property
     def pid_file(self):

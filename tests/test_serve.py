@@ -72,3 +72,13 @@ def test_our_programs_log_json_lines_without_secrets(make_system):
     for path in (events_log, api_log):
         text = open(path).read()
         assert system.key not in text and "user-secret-value" not in text
+
+
+def test_serve_refuses_to_start_when_the_api_port_is_taken(system, tmp_path):
+    env = dict(os.environ, SESSIONS_HOME=str(tmp_path / "second"), MANAGEMENT_API_PORT=str(system.port),
+               MANAGEMENT_API_HOST="127.0.0.1")
+    done = subprocess.run([sys.executable, "-m", "supervisor_sessions.cli", "serve"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "the API's port 127.0.0.1:%d is taken" % system.port in done.stderr, done.stderr
+    assert system.http("GET", "/v1/status")[0] == 200   # the first instance answers on

@@ -10,7 +10,7 @@ import sys
 from .groups import quarantine_broken_configs
 from .render import Renderer
 from . import identity, services
-from .settings import Settings, ensure_api_key, ensure_secret, resource_dir
+from .settings import Settings, ensure_api_key, ensure_secret, resource_dir, setting_names
 from .store import atomic_write
 
 # supervisord and our programs are the last the OOM killer picks (workers raise theirs, see launch.py)
@@ -174,10 +174,17 @@ def ctl(settings, args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="supervisor-sessions", description=__doc__)
+    settings_help = ("settings, from the environment (README, Configuration, says what each does): "
+                     + ", ".join(setting_names()))
+    parser = argparse.ArgumentParser(prog="supervisor-sessions", description=__doc__, epilog=settings_help)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run supervisord with the sessions plugin and the API (foreground)")
-    ctl_parser = commands.add_parser("ctl", help="run supervisorctl against this instance")
+    commands.add_parser("serve", help="run supervisord with the sessions plugin and the API (foreground)",
+                        description="Run supervisord with the sessions plugin, the Management API, session-cleanup "
+                                    "and session-webhooks, in the foreground.", epilog=settings_help)
+    ctl_parser = commands.add_parser("ctl", help="run supervisorctl against this instance",
+                                     description="supervisorctl against this instance (SESSIONS_HOME, or the "
+                                                 "supervisord of SUPERVISORD_CONFIG); `ctl sessions help` lists "
+                                                 "the sessions commands.", epilog=settings_help)
     ctl_parser.add_argument("args", nargs=argparse.REMAINDER)
     commands.add_parser("client", help="the Management API from the command line (client --help)")
     commands.add_parser("api", help="run the Management API (supervisord runs it as a program)")

@@ -24,6 +24,31 @@ def resource_dir(name):
     raise FileNotFoundError("cannot find the %r directory of supervisor-sessions" % name)
 
 
+class _Names(dict):
+    """An empty environment that notes every variable asked of it."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked = []
+
+    def get(self, key, default=None):
+        self.asked.append(key)
+        return default
+
+
+# Settings read where they are used, not by Settings: secrets (never kept in a Settings that might be
+# shown) and switches of single programs.
+OTHER_SETTINGS = ("MANAGEMENT_API_KEY", "WEBHOOK_SECRET", "METRICS_PUBLIC", "ENABLE_DESKTOP", "ENABLE_CODE_SERVER",
+                  "VNC_PORT", "NOVNC_PORT", "CODE_SERVER_PORT", "VNC_PASSWORD", "CODE_SERVER_PASSWORD")
+
+
+def setting_names():
+    """Every environment variable of ours: those Settings.from_env reads, in its order, then OTHER_SETTINGS."""
+    env = _Names()
+    Settings.from_env(env)
+    return list(dict.fromkeys(env.asked + list(OTHER_SETTINGS)))
+
+
 def socket_of_config(path):
     """The unix socket a supervisord config serves on (its [unix_http_server] file, `%(here)s` expanded);
     ValueError when it names none."""

@@ -186,3 +186,21 @@ def test_an_empty_key_file_is_replaced_by_a_generated_key(tmp_path):
     (tmp_path / KEY_FILE_NAME).write_text("")
     key, generated = ensure_api_key(settings_for(tmp_path), {})
     assert generated and key and (tmp_path / KEY_FILE_NAME).read_text().strip() == key
+
+
+def test_every_setting_is_in_readme_s_table_and_every_row_is_a_setting():
+    import re
+    from supervisor_sessions.settings import setting_names
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")) as f:
+        rows = [line for line in f if line.startswith("| `")]
+    documented = {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split(" | ")[0])}
+    assert set(setting_names()) == documented
+
+
+def test_serve_help_lists_every_setting():
+    import subprocess
+    import sys
+    from supervisor_sessions.settings import setting_names
+    shown = subprocess.run([sys.executable, "-m", "supervisor_sessions.cli", "serve", "--help"],
+                           capture_output=True, text=True, timeout=60).stdout
+    assert all(name in shown for name in setting_names())

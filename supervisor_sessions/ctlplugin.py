@@ -8,6 +8,7 @@ from datetime import datetime
 from supervisor.supervisorctl import ControllerPluginBase
 
 from .events import FINAL
+from .sdk import AmbiguousId, UnknownId, is_partial_id, unique_id
 
 USAGE = """sessions list                                  all sessions, oldest first
 sessions spawn [-r RUNTIME] [-n NAME] [-e K=V]... AGENT PROVIDER [--] TASK...
@@ -21,7 +22,8 @@ sessions rm ID...                              remove ended sessions (config, di
 sessions tail [-f] [-c BYTES] ID               the end of a session's log; -f follows it
 sessions events [-f] [--since SEQ]             the change feed (one line an event); -f follows it
 sessions diff [--stat] ID                      what a session with a workspace changed (a patch;
-                                               --stat: lines added and removed per file)"""
+                                               --stat: lines added and removed per file)
+An ID may be the start of a session id that no other session id starts with."""
 FOLLOW_POLL_SECONDS = 0.2
 EVENT_DETAILS = ("status", "cause", "exitCode", "reason", "state", "role", "tool", "input", "ok", "text",
                  "decision", "requestId")   # what a line of `sessions events` shows of an event
@@ -76,13 +78,35 @@ def _task(words, missing):
     return " ".join(words)
 
 
-def _when(ms):
+def when(ms):
+    """A time in ms since the epoch as local date and time ("-" for none)."""
     return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
 
 
-def _one_line(text, width):
-    text = " ".join(text.split())
+def one_line(text, width):
+    """`text` on one line of at most `width` characters."""
+    text = " ".join(str(text).split())
     return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def event_line(event):
+    """An event of the change feed on one line: seq, time, type, session id and its details."""
+    details = " ".join("%s=%s" % (k, one_line(event[k], 80)) for k in EVENT_DETAILS if k in event)
+    return "%d %s %s %s %s" % (event["seq"], when(event["time"]), event["type"], event["sessionId"], details)
+
+
+def diff_stat_lines(files, changes):
+    """The lines of a diff's numbers: one per file (`+insertions -deletions path`), then the totals."""
+    for entry in files:
+        counts = "binary" if entry["binary"] else "+%d -%d" % (entry["insertions"], entry["deletions"])
+        yield "%-12s %s" % (counts, entry["path"])
+    yield "%d files, +%d -%d, %d commits" % (changes["files"], changes["insertions"], changes["deletions"],
+                                             changes["commits"])
+
+
+def _id_error(error):
+    """The message of an id that names no single session, as a fault would say it."""
+    return "NO_SUCH_SESSION: " + error.message if isinstance(error, UnknownId) else str(error)
 
 
 class SessionsControllerPlugin(ControllerPluginBase):
@@ -100,6 +124,12 @@ class SessionsControllerPlugin(ControllerPluginBase):
         self.ctl.output("ERROR: %s" % message)
         self.ctl.exitstatus = 1
 
+    def _session_id(self, value):
+        """The whole session id `value` names: itself, or the one id that starts with it."""
+        if not is_partial_id(value):
+            return value
+        return unique_id(value, [r["sessionId"] for r in self._rpc().listSessions()])
+
     def help_sessions(self):
         self.ctl.output(USAGE)
 
@@ -113,6 +143,8 @@ class SessionsControllerPlugin(ControllerPluginBase):
             getattr(self, "_cmd_" + options.command)(options)
         except xmlrpc.client.Fault as e:
             self._fail(e.faultString)
+        except (UnknownId, AmbiguousId) as e:
+            self._fail(_id_error(e))
         except UsageError as e:
             self._fail("%s\n%s" % (e, USAGE))
 
@@ -122,8 +154,8 @@ class SessionsControllerPlugin(ControllerPluginBase):
                                                                    "CREATED", "TASK"))
         for r in records:
             self.ctl.output("%-36s  %-11s  %-12s  %-10s  %-19s  %s" % (
-                r["sessionId"], r["status"], r["runtime"], r["agent"], _when(r.get("createdAt")),
-                _one_line(r["task"], 40)))
+                r["sessionId"], r["status"], r["runtime"], r["agent"], when(r.get("createdAt")),
+                one_line(r["task"], 40)))
 
     def _cmd_spawn(self, options):
         env = {}
@@ -140,7 +172,8 @@ class SessionsControllerPlugin(ControllerPluginBase):
         self._create(spec)
 
     def _cmd_resume(self, options):
-        self._create({"resumeFrom": options.id, "task": _task(options.task, "resume needs a TASK after ID")})
+        self._create({"resumeFrom": self._session_id(options.id),
+                      "task": _task(options.task, "resume needs a TASK after ID")})
 
     def _create(self, spec):
         """Create a session and print `<id> <status>[ pid N]`; a session that failed at once fails the command."""
@@ -151,23 +184,26 @@ class SessionsControllerPlugin(ControllerPluginBase):
             self._fail(record.get("reason", "failed"))
 
     def _cmd_show(self, options):
-        record = self._rpc().getSession(options.id)
+        record = self._rpc().getSession(self._session_id(options.id))
         for key in ("sessionId", "name", "status", "reason", "runtime", "agent", "provider", "pid", "port",
                     "exitCode", "createdAt", "startTime", "endTime", "sessionDir", "logFile", "task"):
             if record.get(key, "") == "":
                 continue
             value = record[key]
             if key in ("createdAt", "startTime", "endTime"):
-                value = _when(value)
+                value = when(value)
             self.ctl.output("%-10s %s" % (key + ":", value))
 
     def _for_each(self, ids, action, said):
-        """Run `action` on each id; said(result) is what to print for it."""
-        for sid in ids:
+        """Run `action` on the session each id (or prefix) names; said(result) is what to print for it."""
+        for given in ids:
             try:
+                sid = self._session_id(given)
                 self.ctl.output("%s %s" % (sid, said(action(sid))))
             except xmlrpc.client.Fault as e:
-                self._fail("%s: %s" % (sid, e.faultString))
+                self._fail("%s: %s" % (given, e.faultString))
+            except (UnknownId, AmbiguousId) as e:
+                self._fail("%s: %s" % (given, _id_error(e)))
 
     def _cmd_stop(self, options):
         rpc = self._rpc()
@@ -184,11 +220,12 @@ class SessionsControllerPlugin(ControllerPluginBase):
         if not 0 < options.bytes <= MAX_TAIL_BYTES:
             raise UsageError("-c takes 1 to %d bytes" % MAX_TAIL_BYTES)
         rpc = self._rpc()
-        text, offset, _ = rpc.tailSessionLog(options.id, -1, options.bytes)
+        sid = self._session_id(options.id)
+        text, offset, _ = rpc.tailSessionLog(sid, -1, options.bytes)
         self._write(text)
         while options.follow:
-            ended = rpc.getSession(options.id)["status"] in FINAL  # a queued session is followed too
-            text, offset, _ = rpc.tailSessionLog(options.id, offset, 65536)
+            ended = rpc.getSession(sid)["status"] in FINAL  # a queued session is followed too
+            text, offset, _ = rpc.tailSessionLog(sid, offset, 65536)
             if text:
                 self._write(text)
             elif ended:
@@ -198,14 +235,11 @@ class SessionsControllerPlugin(ControllerPluginBase):
 
     def _cmd_diff(self, options):
         rpc = self._rpc()
-        diff = rpc.getSessionDiff(options.id, 0, MAX_TAIL_BYTES)
+        sid = self._session_id(options.id)
+        diff = rpc.getSessionDiff(sid, 0, MAX_TAIL_BYTES)
         if options.stat:
-            for entry in diff["files"]:
-                counts = "binary" if entry["binary"] else "+%d -%d" % (entry["insertions"], entry["deletions"])
-                self.ctl.output("%-12s %s" % (counts, entry["path"]))
-            changes = diff["changes"]
-            self.ctl.output("%d files, +%d -%d, %d commits" % (changes["files"], changes["insertions"],
-                                                               changes["deletions"], changes["commits"]))
+            for line in diff_stat_lines(diff["files"], diff["changes"]):
+                self.ctl.output(line)
             return
         offset, size = 0, int(diff["size"])
         while True:
@@ -214,7 +248,7 @@ class SessionsControllerPlugin(ControllerPluginBase):
             offset += len(data)
             if not data or offset >= size:
                 return
-            diff = rpc.getSessionDiff(options.id, offset, MAX_TAIL_BYTES)
+            diff = rpc.getSessionDiff(sid, offset, MAX_TAIL_BYTES)
 
     def _cmd_events(self, options):
         if options.since < 0:
@@ -224,9 +258,7 @@ class SessionsControllerPlugin(ControllerPluginBase):
         while True:
             events, since = rpc.getEvents(since, 1000, EVENTS_WAIT_SECONDS if options.follow else 0)
             for event in events:
-                details = " ".join("%s=%s" % (k, _short(event[k])) for k in EVENT_DETAILS if k in event)
-                self.ctl.output("%d %s %s %s %s" % (event["seq"], _when(event["time"]), event["type"],
-                                                    event["sessionId"], details))
+                self.ctl.output(event_line(event))
             if not events and not options.follow:
                 return
 
@@ -235,12 +267,6 @@ class SessionsControllerPlugin(ControllerPluginBase):
         if text:
             self.ctl.stdout.write(text)
             self.ctl.stdout.flush()
-
-
-def _short(value, limit=80):
-    """One line of at most `limit` characters of an event's field."""
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def make_sessions_controllerplugin(controller, **config):

@@ -119,6 +119,19 @@ class System:
             return response.status, json.loads(payload), response.getheaders()
         return response.status, payload.decode("utf-8", "replace"), response.getheaders()
 
+    def raw(self, method, path, body=None, headers=None, auth=True):
+        """One request with a body of bytes: (status, {lower-case header: value}, the body's bytes)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        sent = dict(headers or {})
+        if auth:
+            sent["Authorization"] = "Bearer " + self.key
+        try:
+            conn.request(method, path, body=body, headers=sent)
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
+
     def api_status(self, path):
         """The HTTP status of an unauthenticated GET on the API."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)

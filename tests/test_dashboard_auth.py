@@ -1,7 +1,6 @@
 """How a browser signs in to the dashboard, over real HTTP: the key buys an HttpOnly, SameSite=Strict session
 cookie and a CSRF token; the cookie alone reads, but changes nothing without the token; the key itself
 never appears in a URL, an answer's headers or the API's log."""
-import http.client
 import json
 import os
 
@@ -11,19 +10,9 @@ SHELL = {"agent": "coder", "provider": "gemini", "runtime": "shell", "task": "tr
 
 
 def call(system, method, path, body=None, headers=None):
-    """(status, {lower-case header: value}, body bytes), with no Authorization header at all."""
-    conn = http.client.HTTPConnection("127.0.0.1", system.port, timeout=30)
-    sent = dict(headers or {})
-    raw = None
-    if body is not None:
-        raw = json.dumps(body).encode()
-        sent["Content-Type"] = "application/json"
-    try:
-        conn.request(method, path, body=raw, headers=sent)
-        response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
+    """(status, {lower-case header: value}, body bytes) of a JSON request with no Authorization header."""
+    headers = dict(headers or {}, **({"Content-Type": "application/json"} if body is not None else {}))
+    return system.raw(method, path, json.dumps(body).encode() if body is not None else None, headers, auth=False)
 
 
 @pytest.fixture

@@ -16,14 +16,7 @@ ROOT = os.geteuid() == 0
 
 def request(system, method, path, body=None, headers=None):
     """(status, headers {lower-case name: value}, raw body bytes) of one request with the API key."""
-    conn = http.client.HTTPConnection("127.0.0.1", system.port, timeout=60)
-    sent = dict(headers or {}, Authorization="Bearer " + system.key)
-    try:
-        conn.request(method, path, body=body, headers=sent)
-        response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
+    return system.raw(method, path, body, headers)
 
 
 def files_url(sid, path=""):

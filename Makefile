@@ -15,11 +15,13 @@ $(BIN)/supervisor-sessions: setup.cfg pyproject.toml
 run: install
 	$(BIN)/supervisor-sessions serve
 
-# Three stages: the core, the real agent CLIs from npm, the dashboard in a headless Chromium.
+# Four stages: the core, the real agent CLIs from npm, the dashboard in a headless Chromium, README's first
+# screen on a fresh clone.
 test: install
-	$(BIN)/python -m pytest -q -m "not agents and not browser"
+	$(BIN)/python -m pytest -q -m "not agents and not browser and not firstscreen"
 	$(BIN)/python -m pytest -q -m agents
 	$(BIN)/python -m pytest -q -m browser
+	$(BIN)/python -m pytest -q -m firstscreen
 
 bench: install
 	$(BIN)/python bench/bench_plugin.py

@@ -6,6 +6,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import time
 
 from .groups import quarantine_broken_configs
 from .render import Renderer
@@ -62,18 +63,27 @@ def _lower_oom_score():
         pass
 
 
-def check_port_free(host, port):
-    """ValueError when another program listens on the API's port already (a second instance would start and
-    its API crash-loop while the first one answers there)."""
+PORT_PATIENCE_SECONDS = 5
+
+
+def check_port_free(host, port, patience=PORT_PATIENCE_SECONDS):
+    """ValueError when another program listens on the API's port (a second instance would start and its API
+    crash-loop while the first one answers there). The API of an instance killed a moment ago may still be
+    on its way out: the port gets `patience` seconds to come free."""
     if not port:
         return
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as e:
-            raise ValueError("the API's port %s:%d is taken (%s): is another instance running? Set "
-                             "MANAGEMENT_API_PORT to use another" % (host, port, e.strerror)) from None
+    deadline = time.monotonic() + patience
+    while True:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+                return
+            except OSError as e:
+                if time.monotonic() >= deadline:
+                    raise ValueError("the API's port %s:%d is taken (%s): is another instance running? Set "
+                                     "MANAGEMENT_API_PORT to use another" % (host, port, e.strerror)) from None
+        time.sleep(0.1)
 
 
 def serve(settings):

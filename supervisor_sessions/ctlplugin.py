@@ -134,6 +134,9 @@ class SessionsControllerPlugin(ControllerPluginBase):
         self.ctl.output(USAGE)
 
     def do_sessions(self, arg):
+        if arg.strip() in ("help", "-h", "--help"):
+            self.help_sessions()
+            return
         try:
             options = _parsers().parse_args(shlex.split(arg))
         except (UsageError, ValueError) as e:

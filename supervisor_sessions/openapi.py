@@ -242,6 +242,23 @@ def openapi_document(version):
                             "responses": {"200": {"description": "alive"}}}},
         "/ready": {"get": {"summary": "supervisord answers over XML-RPC", "security": [],
                            "responses": {"200": {"description": "ready"}, **_errors(503)}}},
+        "/": {"get": {"summary": "The dashboard (HTML; see The dashboard in the README)", "security": [],
+                      "responses": {"200": {"description": "the page", "content": {"text/html": {}}}}}},
+        "/ui/{name}": {"get": {"summary": "The dashboard's script and style sheet", "security": [],
+                               "parameters": [{"name": "name", "in": "path", "required": True,
+                                               "schema": {"enum": ["app.js", "app.css"]}}],
+                               "responses": {"200": {"description": "the file"}, **_errors(404)}}},
+        "/ui/login": {"post": {"summary": "Sign a browser in: the key, once, for a session cookie (HttpOnly, "
+                                          "SameSite=Strict) and a CSRF token to send as X-CSRF-Token",
+                               "security": [],
+                               "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                                   "type": "object", "required": ["key"], "properties": {"key": {"type": "string"}}}}}},
+                               "responses": {"200": {"description": "signed in: {csrf}, and the cookie"},
+                                             **_errors(400, 401)}}},
+        "/ui/session": {"get": {"summary": "Whether this browser is signed in: {signedIn, csrf?}", "security": [],
+                                "responses": {"200": {"description": "the answer"}}}},
+        "/ui/logout": {"post": {"summary": "Sign this browser out (cookie and X-CSRF-Token)", "security": [],
+                                "responses": {"200": {"description": "signed out"}, **_errors(401)}}},
         "/v1/openapi.json": {"get": {"summary": "This document",
                                      "responses": {"200": {"description": "OpenAPI 3.1"}, **_errors(401)}}},
         "/v1/sessions": {

@@ -948,7 +948,7 @@ def test_ready_is_503_while_supervisords_socket_is_gone_and_health_stays_200(mak
 
 # ---- routes and methods --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/v1/nope", "/nope", "/", "/v1", "/v1/", "/v1/sessions/",
+@pytest.mark.parametrize("path", ["/v1/nope", "/nope", "/ui/nope", "/v1", "/v1/", "/v1/sessions/",
                                   "/v1/sessions/%s/log/more" % UNKNOWN_ID, "/v1/sessions/%s/logs" % UNKNOWN_ID,
                                   "/v1/openapi.yaml", "/health/"])
 def test_an_unknown_route_is_a_json_404(system, path):

@@ -392,3 +392,10 @@ def test_events_prints_the_change_feed_one_line_an_event(system):
 def test_events_since_a_negative_seq_is_a_usage_error(system):
     result = system.ctl("sessions", "events", "--since", "-1")
     assert result.returncode != 0 and result.stdout.startswith("ERROR: --since takes a seq >= 0")
+
+
+@pytest.mark.parametrize("word", ["help", "--help", "-h"])
+def test_sessions_help_lists_the_commands_and_succeeds(system, word):
+    result = system.ctl("sessions", word)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sessions spawn" in result.stdout and "sessions diff" in result.stdout

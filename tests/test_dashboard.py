@@ -95,6 +95,8 @@ def test_the_table_follows_the_feed_without_a_reload(page, dash):
     record = dash.spawn("sleep 60")
     status = page.locator('tr[data-id="%s"] .status' % record["sessionId"])
     expect(status).to_have_text("running", timeout=15000)
+    resources = page.locator('tr[data-id="%s"] .resources' % record["sessionId"])
+    expect(resources).to_have_text(re.compile(r"^\d+\.\d% / \d+(\.\d)? (KB|MB)"), timeout=15000)
     dash.rpc().sessions.stopSession(record["sessionId"])
     expect(status).to_have_text("stopped", timeout=15000)   # the table refetches only when the feed says
 

@@ -3,6 +3,7 @@
 "use strict";
 
 const PAGE_SIZE = 50;
+const MAX_SAMPLED = 20;   // live sessions of a page whose CPU and memory the table shows
 const FINAL = ["completed", "failed", "stopped", "interrupted"];
 const STATUSES = ["queued", "starting", "preparing", "running"].concat(FINAL);
 const RECORD_EVENTS = ["created", "state", "removed"];   // SSE event names of the change feed
@@ -64,6 +65,11 @@ function usageText(usage) {
   if (!usage) return "";
   const tokens = (usage.inputTokens || 0) + (usage.outputTokens || 0);
   return tokens + " tok" + (usage.costUsd !== undefined ? " $" + Number(usage.costUsd).toFixed(4) : "");
+}
+
+function resourcesText(resources) {
+  return (resources.cpuPercent || 0).toFixed(1) + "% / " + bytes(resources.rss) +
+    (resources.gpuMemory ? " / " + bytes(resources.gpuMemory) : "");
 }
 
 function setView(...nodes) {
@@ -168,7 +174,7 @@ async function sessionsView(params) {
     el("div", {class: "toolbar"}, select, labelInput, count, prev, next),
     el("table", {id: "sessions"},
       el("thead", {}, el("tr", {}, ...["session", "name", "status", "agent", "runtime", "labels", "age", "duration",
-                                       "usage", "task"].map((h) => el("th", {}, h)))),
+                                       "cpu / rss / gpu", "usage", "task"].map((h) => el("th", {}, h)))),
       body)));
 
   async function refresh() {
@@ -188,9 +194,20 @@ async function sessionsView(params) {
       el("td", {}, labelsText(s.labels)),
       el("td", {class: "age", "data-since": String(s.createdAt)}),
       el("td", {class: "duration", "data-start": String(s.startTime || ""), "data-end": String(s.endTime || "")}),
+      el("td", {class: "resources"}),
       el("td", {}, usageText(s.usage)),
       el("td", {class: "task"}, (s.task || "").slice(0, 120)))));
     tick();
+    sample();
+  }
+  async function sample() {   // what the live sessions of this page use (their whole process trees)
+    const live = [...body.querySelectorAll("tr.status-running, tr.status-preparing")].slice(0, MAX_SAMPLED);
+    await Promise.all(live.map(async (row) => {
+      const r = await api("GET", "/v1/sessions/" + row.dataset.id + "?tail=0").catch(() => null);
+      if (r && r.resources) {
+        row.querySelector("td.resources").textContent = resourcesText(r.resources);
+      }
+    }));
   }
   function tick() {   // ages and durations move on between the feed's changes
     const now = Date.now();
@@ -207,6 +224,7 @@ async function sessionsView(params) {
   stream("/v1/events?type=created,state,removed&since=" + start.nextSeq,
          Object.fromEntries(RECORD_EVENTS.map((name) => [name, soon])));
   every(1000, tick);
+  every(5000, sample);
 }
 
 // ---- one session --------------------------------------------------------------------------------
@@ -242,8 +260,7 @@ async function sessionView(sid) {
                   ["cause", r.cause], ["reason", r.reason], ["exit code", r.exitCode], ["agent state", r.agentState],
                   ["usage", usageText(r.usage)], ["labels", labelsText(r.labels)], ["age", age(Date.now() - r.createdAt)],
                   ["duration", age(r.duration)], ["task", r.task]];
-    if (r.resources) rows.push(["cpu", (r.resources.cpuPercent || 0).toFixed(1) + "%"], ["rss", bytes(r.resources.rss)],
-                               ["gpu memory", bytes(r.resources.gpuMemory)]);
+    if (r.resources) rows.push(["cpu / rss / gpu", resourcesText(r.resources)]);
     if (r.changes) rows.push(["changes", r.changes.files + " files +" + r.changes.insertions + " -" + r.changes.deletions +
                                          ", " + r.changes.commits + " commits"]);
     fields.replaceChildren(...rows.filter(([, v]) => v !== null && v !== undefined && v !== "")

@@ -7,8 +7,6 @@ a repository of 5,000 files (--files) in 50 directories, three commits of histor
 final status), with and without a workspace, for a worker that edits 100 files of the large repository.
 """
 import argparse
-import http.client
-import json
 import os
 import platform
 import shutil
@@ -17,6 +15,8 @@ import tempfile
 import time
 
 from benchlib import FINAL, System, pct
+
+from supervisor_sessions.sdk import Client
 
 SHELL = {"agent": "coder", "provider": "gemini", "runtime": "shell"}
 
@@ -39,15 +39,6 @@ def make_repo(path, files):
         git(path, "commit", "-q", "-m", "round %d" % round_)
 
 
-def post(system, body):
-    conn = http.client.HTTPConnection("127.0.0.1", system.port, timeout=60)
-    conn.request("POST", "/v1/sessions", json.dumps(body), {"Authorization": "Bearer " + system.key,
-                                                           "Content-Type": "application/json"})
-    answer = json.loads(conn.getresponse().read())
-    conn.close()
-    return answer["sessionId"]
-
-
 def until(system, sid, statuses, poll=0.002):
     rpc = system.rpc()
     while True:
@@ -58,12 +49,13 @@ def until(system, sid, statuses, poll=0.002):
 
 
 def timed_sessions(system, rounds, task, workspace, measure):
-    """`measure(sid, began)` (ms) of `rounds` sessions of `task`, each with `workspace` (or none)."""
+    """`measure(sid, began)` (ms) of `rounds` sessions of `task`, each with `workspace` (or none), created
+    through the SDK."""
+    client = Client("http://127.0.0.1:%d" % system.port, system.key)
     out = []
     for _ in range(rounds):
-        body = dict(SHELL, task=task, **({"workspace": workspace} if workspace else {}))
         began = time.perf_counter()
-        out.append(measure(post(system, body), began))
+        out.append(measure(client.create(task, workspace=workspace, **SHELL).session_id, began))
     return out
 
 

@@ -236,8 +236,8 @@ async function sessionView(sid) {
   const log = el("pre", {id: "log", class: "log"});
   const events = el("ol", {id: "events", class: "events"});
   const extras = el("div", {id: "extras"});
-  const actions = el("div", {class: "toolbar"},
-    el("button", {type: "button", id: "stop", onclick: () => act("DELETE", "")}, "Stop"),
+  const stopButton = el("button", {type: "button", id: "stop", onclick: () => act("DELETE", "")}, "Stop");
+  const actions = el("div", {class: "toolbar"}, stopButton,
     el("button", {type: "button", id: "remove", onclick: () => act("DELETE", "?purge=true", true)}, "Remove"));
   const message = el("p", {class: "error", id: "action-error"});
   setView(el("section", {},
@@ -253,7 +253,7 @@ async function sessionView(sid) {
     } catch (error) { message.textContent = error.message; }
   }
 
-  function show(r) {
+  function show(r) {   // (an answer that comes after the view was left changes nothing on screen)
     status.textContent = r.status;
     status.className = "status status-" + r.status;
     const rows = [["name", r.name], ["runtime", r.runtime], ["agent", r.agent], ["provider", r.provider],
@@ -265,7 +265,7 @@ async function sessionView(sid) {
                                          ", " + r.changes.commits + " commits"]);
     fields.replaceChildren(...rows.filter(([, v]) => v !== null && v !== undefined && v !== "")
       .flatMap(([k, v]) => [el("dt", {}, k), el("dd", {"data-field": k}, String(v))]));
-    document.getElementById("stop").disabled = FINAL.includes(r.status);
+    stopButton.disabled = FINAL.includes(r.status);
   }
   show(record);
 

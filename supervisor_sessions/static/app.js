@@ -431,7 +431,14 @@ async function machineView() {
 
 // ---- routing ------------------------------------------------------------------------------------
 
-async function route() {
+let routing = Promise.resolve();
+
+function route() {   // one view at a time, in the order asked: a slow view never covers a later one
+  routing = routing.then(showRoute);
+  return routing;
+}
+
+async function showRoute() {
   if (!csrf) return;
   const hash = location.hash.slice(1) || "/";
   const [path, query] = hash.split("?");

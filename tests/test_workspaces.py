@@ -316,9 +316,13 @@ def test_the_disk_workspaces_take_is_in_status_and_metrics(ws, repo):
     assert record["workspace"]["diskBytes"] > 300000
     status = ws.http("GET", "/v1/status")[1]["workspaces"]
     assert status["sessions"] >= 1 and status["diskBytes"] >= record["workspace"]["diskBytes"]
-    metrics = ws.http("GET", "/metrics")[1]
-    line = [l for l in metrics.splitlines() if l.startswith("sessions_workspace_disk_bytes ")][0]
-    assert float(line.split()[1]) == status["diskBytes"]
+
+    def metrics_agree():   # the same figure, once no session of an earlier test is still settling
+        shown = ws.http("GET", "/v1/status")[1]["workspaces"]["diskBytes"]
+        metrics = ws.http("GET", "/metrics")[1]
+        line = [l for l in metrics.splitlines() if l.startswith("sessions_workspace_disk_bytes ")][0]
+        return float(line.split()[1]) == shown
+    wait_for(metrics_agree, timeout=20, message="/metrics to show what /v1/status shows")
 
 
 def test_a_worker_cannot_change_the_source_s_objects_through_its_clone(ws, repo):

@@ -284,7 +284,7 @@ def _record_changes(spec, env, ws, prepared):
     separator = "--sessions-%s--" % os.urandom(16).hex()   # chosen after the worker ended: it cannot forge it
     finished = dict(prepared, phase="finished", diskBytes=workspace.disk_usage(prepared["path"]))
     status, output, truncated = _as_worker(spec, env, workspace.finish_args(prepared, ws["commit"], separator, sid),
-                                           prepared["path"], workspace.PATCH_MAX_BYTES + (64 << 20),
+                                           prepared["path"], workspace.FINISH_OUTPUT_MAX_BYTES,
                                            FINISH_TIMEOUT_SECONDS)
     try:
         if status:

@@ -53,9 +53,8 @@ def agent_session_to_resume(spec, source, adapter, source_dir):
     return agent_session
 
 
-def launch_part(source, source_dir, max_mb):
+def launch_part(source, source_dir, owners, max_mb):
     """The launch spec's `resume`: what the launcher copies (not the files of ours that the new session gets
-    afresh), whose files it takes, and the most it copies."""
-    owners = [source["uid"]] if source.get("uid") is not None else [os.geteuid()]
-    return {"sessionId": source["sessionId"], "dir": source_dir, "owners": owners, "runtime": source["runtime"],
+    afresh), whose files it takes (`owners`: the uids of the ended session's worker), and the most it copies."""
+    return {"sessionId": source["sessionId"], "dir": source_dir, "owners": sorted(owners), "runtime": source["runtime"],
             "maxBytes": max_mb << 20, "skip": [META_COPY, TASK_FILE, CANONICAL_FILE]}

@@ -598,7 +598,8 @@ class SessionsNamespaceRPCInterface(AgentControl):
                   "interactive": spec.interactive or spec.approvals == "ask"}   # stdin stays a pipe
         launch.update(self.confinement.launch_spec(limits, spec.gpus, worker_path))
         if spec.resume_from:
-            launch["resume"] = resume.launch_part(source, source_dir, self.settings.resume_max_mb)
+            launch["resume"] = resume.launch_part(source, source_dir, self._worker_uids(source),
+                                                  self.settings.resume_max_mb)
         if spec.workspace:
             launch["workspace"] = launch_workspace
             session_env["WORKSPACE_DIR"] = record["workspace"]["path"]

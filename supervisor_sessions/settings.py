@@ -1,5 +1,6 @@
 """Every knob of the system, its default and its parser, in one place."""
 import configparser
+import functools
 import os
 import secrets
 import sys
@@ -269,9 +270,10 @@ class Settings:
     def run_dir(self):
         return os.path.join(self.home, "run")
 
-    @property
+    @functools.cached_property
     def socket_path(self):
-        """supervisord's unix socket: SUPERVISOR_SOCKET, else the one SUPERVISORD_CONFIG names, else serve's."""
+        """supervisord's unix socket: SUPERVISOR_SOCKET, else the one SUPERVISORD_CONFIG names (read once),
+        else serve's."""
         if self.supervisor_socket:
             return self.supervisor_socket
         if self.supervisor_config:

@@ -29,6 +29,7 @@ READY = "supervisor-sessions: workspace ready"  # the launcher's line, once prep
 STATE_FILE = "workspace.json"
 PATCH_FILE = "changes.patch"
 PATCH_MAX_BYTES = 64 << 20
+FINISH_OUTPUT_MAX_BYTES = PATCH_MAX_BYTES + (64 << 20)   # the patch, after the numbers of every file changed
 BUNDLE_MAX_BYTES = 1 << 30
 FILES_SHOWN = 10_000       # files listed in a session's changes
 ALLOWED_PROTOCOLS = "https:http:git"

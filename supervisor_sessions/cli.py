@@ -10,7 +10,7 @@ import time
 
 from .groups import quarantine_broken_configs
 from .render import Renderer
-from . import identity, services
+from . import identity, procs, services
 from .settings import Settings, ensure_api_key, ensure_secret, resource_dir, setting_names
 from .store import atomic_write
 
@@ -27,12 +27,12 @@ def _settings():
         sys.exit("supervisor-sessions: %s" % e)
 
 
-def write_supervisord_conf(settings, optional_confs, socket_owner=None):
+def write_supervisord_conf(settings, optional_confs, socket_owner=None, ray_confs=()):
     """Render the main supervisord config into $SESSIONS_HOME/run and return its path."""
     text = Renderer().render_file("supervisord.conf.j2", {
         "pid_file": settings.pid_file, "logs_dir": settings.logs_dir, "socket": settings.socket_path,
         "conf_d": resource_dir("conf.d"), "session_conf_dir": settings.session_conf_dir,
-        "optional_confs": optional_confs, "socket_owner": socket_owner})
+        "optional_confs": optional_confs, "socket_owner": socket_owner, "ray_confs": list(ray_confs)})
     with open(settings.supervisord_conf, "w") as f:
         f.write(text)
     return settings.supervisord_conf
@@ -53,6 +53,26 @@ def prepare_services(settings, env):
         confs.append(service.conf)
         log.info("%s enabled", service.name)
     return confs, extra_env
+
+
+def prepare_ray(settings):
+    """(the programs of the ray backend, the environment they and the stubs need): the bridge always; the
+    embedded head, on a port chosen now, where RAY_ADDRESS names no cluster. ValueError where Ray is not
+    installed."""
+    try:
+        import ray  # noqa: F401  (only to know it is there: the bridge is what uses it)
+    except ImportError:
+        raise ValueError("SESSIONS_BACKEND=ray needs Ray: pip install 'supervisor-sessions[ray]' "
+                         "(or make install EXTRAS=ray)") from None
+    from .backends.ray import head, sealed
+    sealed.ensure_key(settings.ray_key_file)
+    env = {sealed.KEY_FILE_ENV: settings.ray_key_file, "SESSIONS_BACKEND": "ray"}
+    if settings.ray_address:
+        return ("bridge.conf",), env
+    token_path = os.path.join(settings.run_dir, "ray-auth-token")
+    head.ensure_token(token_path)
+    env.update(head.auth_env(token_path), RAY_ADDRESS="127.0.0.1:%d" % head.free_ports(1)[0], **head.LOOPBACK_ONLY)
+    return ("head.conf", "bridge.conf"), env
 
 
 def _lower_oom_score():
@@ -114,7 +134,8 @@ def serve(settings):
             else:
                 log.warning("%s", reason)
         optional_confs, service_env = prepare_services(settings, env)
-        conf = write_supervisord_conf(settings, optional_confs, socket_owner)
+        ray_confs, ray_env = prepare_ray(settings) if settings.backend == "ray" else ((), {})
+        conf = write_supervisord_conf(settings, optional_confs, socket_owner, ray_confs)
         key, generated = ensure_api_key(settings, os.environ)
         atomic_write(settings.api_key_file, key.encode("utf-8"))
         from .webhooks import webhook_secret
@@ -129,7 +150,8 @@ def serve(settings):
     os.umask(0o027)  # session logs 0640 and nothing else of ours world-readable (supervisord keeps it)
     env.pop("MANAGEMENT_API_KEY", None)
     env.pop("WEBHOOK_SECRET", None)
-    env.update(service_env, SESSIONS_HOME=settings.home,
+    env.update(service_env, **ray_env)
+    env.update(SESSIONS_HOME=settings.home,
                MANAGEMENT_API_HOST=settings.api_host, MANAGEMENT_API_PORT=str(settings.api_port))
     log.info("supervisord with sessions in %s; API on http://%s:%d", settings.home, settings.api_host,
              settings.api_port)
@@ -199,6 +221,9 @@ def main(argv=None):
     commands.add_parser("client", help="the Management API from the command line (client --help)")
     commands.add_parser("api", help="run the Management API (supervisord runs it as a program)")
     commands.add_parser("cleanup", help="remove ended sessions past their retention (a supervisord program)")
+    commands.add_parser("ray-head", help="run the embedded Ray head (a supervisord program; SESSIONS_BACKEND=ray)")
+    commands.add_parser("ray-bridge", help="run the bridge to the Ray cluster (a supervisord program; "
+                                           "SESSIONS_BACKEND=ray)")
     commands.add_parser("webhooks", help="deliver change-feed events to webhook receivers (a supervisord program)")
     service_parser = commands.add_parser("service", help="run a program of an optional service (supervisord runs it)")
     service_parser.add_argument("program", choices=[p for s in services.OPTIONAL for p in s.programs])
@@ -216,11 +241,19 @@ def main(argv=None):
     elif options.command == "service":
         sys.exit(services.run(options.program))
     elif options.command == "cleanup":
-        from . import cleanup, jsonlog, procs
+        from . import cleanup, jsonlog
         jsonlog.use_json_lines()
         procs.exit_with_parent()
         become_service_user(settings)
         cleanup.run(settings)
+    elif options.command == "ray-head":
+        from .backends.ray import head
+        argv = head.embedded_head_argv(settings)
+        os.execv(argv[0], argv)
+    elif options.command == "ray-bridge":
+        from .backends.ray import bridge
+        procs.exit_with_parent()
+        bridge.run(settings)
     elif options.command == "webhooks":
         from . import jsonlog, webhooks
         jsonlog.use_json_lines()

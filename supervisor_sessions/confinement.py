@@ -33,11 +33,14 @@ class Confinement:
         self._roots = {}               # PATH -> the read-only roots that make its programs run in the sandbox
         self._cgroups_to_remove = {}   # session id -> the uid it ran as, held until its cgroup is gone
 
-    def limits(self, spec):
-        """The session's limits: the spec's, else the settings' defaults; raise InvalidSpec beyond what exists."""
+    def limits(self, spec, local=True):
+        """The session's limits: the spec's, else the settings' defaults; raise InvalidSpec beyond what this
+        machine has (`local`: the session runs here; elsewhere its node's resources are the backend's to check)."""
         settings = self.settings
         limits = {"memoryMB": settings.session_memory_mb, "cpus": settings.session_cpus, "pids": settings.session_pids}
         limits.update(spec.limits)
+        if not local:
+            return limits
         if limits["memoryMB"] > settings.total_memory_mb:
             raise InvalidSpec("limits.memoryMB %d is more than all sessions together may use (%d MB, "
                               "SESSIONS_MEMORY_MB)" % (limits["memoryMB"], settings.total_memory_mb))
@@ -92,15 +95,15 @@ class Confinement:
         taken = {i for r in active.values() if r["status"] in LIVE for i in r.get("gpuDevices", ())}
         return [i for i in self.gpus if i not in taken]
 
-    def grant(self, launch, record, active):
-        """Give a session that starts now its user and its GPUs: updates `launch` (the launch spec) and
-        returns the record fields that say what it holds."""
+    def grant(self, launch, record, active, local_gpus=True):
+        """Give a session that starts now its user and its GPUs (of this machine, when it runs here: see
+        `local_gpus`): updates `launch` (the launch spec) and returns the record fields that say what it holds."""
         fields = {}
         if self.isolation.users:
             uid, gid = self._free_users(active)[0]
             launch["user"] = {"uid": uid, "gid": gid}
             fields["uid"] = uid
-        if self.gpus:
+        if self.gpus and local_gpus:
             held = self._free_gpus(active)[:record.get("gpus", 0)]
             visible = ",".join(map(str, held))
             launch["sessionEnv"].update(CUDA_VISIBLE_DEVICES=visible, NVIDIA_VISIBLE_DEVICES=visible or "void")

@@ -10,7 +10,7 @@ STATUSES = ACTIVE | FINAL
 # Why a session ended, in a word (the record's and the terminal event's `cause`; `reason` says it in words).
 CAUSES = {"completed": ("exit",), "failed": ("exit", "signal", "timeout", "oom", "budget", "stalled", "spawn",
                                              "workspace", "setup"),
-          "stopped": ("request", "cleanup"), "interrupted": ("shutdown",)}
+          "stopped": ("request", "cleanup"), "interrupted": ("shutdown", "node")}
 STOPPED_BY = CAUSES["stopped"]
 
 

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import socket
-import sys
 import time
 import traceback
 import xmlrpc.client
@@ -22,7 +21,7 @@ from supervisor.states import RUNNING_STATES, ProcessStates, SupervisorStates, g
 from supervisor.xmlrpc import Faults as SupervisorFaults
 from supervisor.xmlrpc import RPCError
 
-from . import API_VERSION, groups, procs, resume, services, sessionfiles, workspace
+from . import API_VERSION, backends, groups, procs, resume, services, sessionfiles, workspace
 from .agentevents import AgentOutput
 from .agentcontrol import AgentControl
 from .agents import ADAPTERS, adapter_for
@@ -166,6 +165,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
         self._idle = {}           # interactive session id -> time.time() at which its input is closed
         self._stopped_by = {}     # session id -> who asked to stop it (request, cleanup)
         self.confinement = None   # limits, sandbox, users and GPUs of workers: set up in _start
+        self.workers = backends.for_settings(settings)   # where workers run: this machine or a Ray cluster
         self._tokens = {}         # clientToken -> the session it made
         self._waiters = Waiters(supervisord.options.get_socket_map(), WAIT_RECHECK_SECONDS)
         self._agent_output = AgentOutput(self._emit, self._on_agent_event, dict(settings.agent_prices))
@@ -203,6 +203,8 @@ class SessionsNamespaceRPCInterface(AgentControl):
         events.subscribe(events.ProcessStateEvent, self._on_state)
         events.subscribe(events.ProcessLogStdoutEvent, self._on_output)
         events.subscribe(events.ProcessLogStdoutEvent, self._on_workspace_output)
+        if not self.workers.local:
+            events.subscribe(events.ProcessLogStdoutEvent, self._on_placement_output)
         events.subscribe(events.Tick5Event, self._on_tick)
         events.subscribe(events.SupervisorRunningEvent, self._on_supervisor_running)
 
@@ -234,6 +236,9 @@ class SessionsNamespaceRPCInterface(AgentControl):
             if update and update["status"] == "running" and self._records[sid].get("workspace") \
                     and sid not in self._workspaces_ready:
                 update["status"] = "preparing"
+            if update and update["status"] == "running" and not self.workers.local \
+                    and not self._records[sid].get("node"):
+                update["status"] = "starting"   # until its stub says where it runs (_on_placement_output)
             if update and update["status"] in ("preparing", "running") and self._records[sid].get("timeoutSeconds"):
                 self._set_deadline(sid, self._records[sid]["timeoutSeconds"], TIMED_OUT)
             if update and update["status"] in FINAL:
@@ -248,6 +253,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
                 self._workspaces_ready.discard(sid)
                 if self._records[sid].get("workspace"):
                     update.update(self._workspace_ending(sid, update))
+                update.update(self.workers.ending(sid, self._records[sid], update))
                 ending = self._ending.pop(sid, None)
                 if ending:
                     update.update(ending)
@@ -284,6 +290,23 @@ class SessionsNamespaceRPCInterface(AgentControl):
             self._update(sid, fields)
         except Exception:
             self._log.critical("sessions: workspace output listener failed: %s" % traceback.format_exc())
+
+    def _on_placement_output(self, event):
+        """A stub's line says where its session runs (ray backend): the session runs there. Its stub writes
+        that line before any of the session's own output, and only the first one counts."""
+        try:
+            sid = session_id_of_group(event.process.config.name)
+            record = self._records.get(sid)
+            if record is None or record.get("node") or record["status"] != "starting":
+                return
+            data = event.data if isinstance(event.data, bytes) else str(event.data).encode("utf-8", "replace")
+            fields = self.workers.placed(sid, data)
+            if fields:
+                self._update(sid, dict(fields, status="running"))
+                if record.get("timeoutSeconds"):
+                    self._set_deadline(sid, record["timeoutSeconds"], TIMED_OUT)
+        except Exception:
+            self._log.critical("sessions: placement output listener failed: %s" % traceback.format_exc())
 
     def _workspace_ending(self, sid, update):
         """The record fields a session's workspace adds to its ending: why it failed while preparing, or what
@@ -357,8 +380,11 @@ class SessionsNamespaceRPCInterface(AgentControl):
         room, free_gpus = self.confinement.room(self._active)
         if room is not None:
             slots = min(slots, room)
+        if not self.workers.local:
+            free_gpus = float("inf")   # the cluster's GPUs are Ray's to count (workers.admissible)
         held = {name for r in live for name in r.get("exclusive", ())}
         waiting = [r for r in self._active.values() if r["status"] == "queued"] + ([newcomer] if newcomer else [])
+        waiting = self.workers.admissible(self._active, waiting)
         chosen = []
         for record in waiting:
             if slots <= 0:
@@ -375,7 +401,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
         path = self.store.launch_file(sid)
         with open(path, encoding="utf-8") as f:
             launch = json.load(f)
-        fields = self.confinement.grant(launch, self._records[sid], self._active)
+        fields = self.confinement.grant(launch, self._records[sid], self._active, local_gpus=self.workers.local)
         atomic_write(path, json.dumps(launch).encode("utf-8"))
         return fields
 
@@ -489,7 +515,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
         raise RuntimeError("no free TCP port found for the session")
 
     def _launcher(self, sid):
-        return [sys.executable, "-I", "-m", "supervisor_sessions.launch", self.store.launch_file(sid)]
+        return self.workers.command(self.store.launch_file(sid))
 
     # ---- the sessions.* methods ----------------------------------------------------------------------
 
@@ -529,12 +555,13 @@ class SessionsNamespaceRPCInterface(AgentControl):
         made = self._made_with(spec.client_token)
         if made is not None:
             return dict(_wire(made), replayed=True)
+        self.workers.check(spec)
         adapter = adapter_for(spec.runtime)
         if spec.resume_from:
             source = self._records.get(spec.resume_from)
             source_dir = self.store.session_dir(spec.resume_from)
             resume_id = resume.agent_session_to_resume(spec, source, adapter, source_dir)
-        limits = self.confinement.limits(spec)
+        limits = self.confinement.limits(spec, local=self.workers.local)
         sid = new_session_id()
         group = group_name(sid)
         session_dir = self.store.session_dir(sid)
@@ -552,7 +579,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
         rendered = self.renderer.render(spec.runtime, {
             "agent_events": adapter.capabilities.events, "interactive": spec.interactive,
             "approvals": spec.approvals, "resume_id": resume_id if spec.resume_from else "",
-            "workspace": bool(spec.workspace),
+            "workspace": bool(spec.workspace), "remote": not self.workers.local,
             "session_id": sid, "group": group, "session_dir": session_dir,
             "task_file": self.store.task_file(sid), "log_file": self.settings.log_file(sid),
             "agent": spec.agent, "task": spec.task, "provider": spec.provider, "name": spec.name,
@@ -568,6 +595,9 @@ class SessionsNamespaceRPCInterface(AgentControl):
                   "logFile": self.settings.log_file(sid), "exclusive": list(rendered.exclusive),
                   "timeoutSeconds": spec.timeout_seconds or self.settings.timeout_default,
                   "limits": limits, "gpus": spec.gpus, "labels": spec.labels}
+        record.update(self.workers.record_part(limits, spec))
+        if spec.placement:
+            record["placement"] = spec.placement
         if spec.client_token:
             record["clientToken"] = spec.client_token
         if spec.webhook:
@@ -597,6 +627,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
                   if adapter.settings_form else {},
                   "interactive": spec.interactive or spec.approvals == "ask"}   # stdin stays a pipe
         launch.update(self.confinement.launch_spec(limits, spec.gpus, worker_path))
+        launch.update(self.workers.launch_part(limits, spec))
         if spec.resume_from:
             launch["resume"] = resume.launch_part(source, source_dir, self._worker_uids(source),
                                                   self.settings.resume_max_mb)
@@ -820,6 +851,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
                                  mtimes (ms) are doubles, as XML-RPC's int stops at 2**31
         """
         record = self._record(sessionId)
+        self.workers.check_files(record)
         _check_ints(length=length)
         found = sessionfiles.read(self.store.session_dir(sessionId), path, self._worker_uids(record),
                                   _whole(offset, "offset"), length)
@@ -847,6 +879,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
         @return double size      the bytes written so far
         """
         record = self._record(sessionId)
+        self.workers.check_files(record)
         offset = _whole(offset, "offset")
         if not isinstance(uploadId, str) or not uploadId.isalnum() or not 1 <= len(uploadId) <= 32 \
                 or not uploadId.isascii():
@@ -878,6 +911,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
                                  deletions, commits}, files [{path, insertions, deletions, binary}] (offset 0)}
         """
         record = self._record(sessionId)
+        self.workers.check_files(record)
         _check_ints(length=length)
         offset = _whole(offset, "offset")
         if not record.get("workspace"):
@@ -1043,6 +1077,23 @@ class SessionsNamespaceRPCInterface(AgentControl):
             report = runtime_report(adapter, path)
             reports.append({k: v for k, v in report.items() if v is not None})
         return reports
+
+    @guarded
+    def getCluster(self):
+        """Return where sessions run: the backend and, on the ray backend, the cluster's nodes.
+
+        @return struct cluster  {backend, nodes: [{id, address, hostname, alive, head, total, available,
+                                labels, sessions}], reachable}; sessions counts the live sessions on a node
+        """
+        cluster = self.workers.cluster(self._active)
+        on_node = {}
+        for record in self._active.values():
+            node = (record.get("node") or {}).get("id")
+            if node:
+                on_node[node] = on_node.get(node, 0) + 1
+        for node in cluster["nodes"]:
+            node["sessions"] = on_node.get(node["id"], 0)
+        return cluster
 
     @guarded
     def getIsolation(self):

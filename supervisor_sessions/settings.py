@@ -195,6 +195,9 @@ class Settings:
     webhook_urls: tuple = ()
     webhook_events: tuple = ("terminal",)
     webhook_retry_seconds: int = 3600
+    backend: str = "supervisord"    # where workers run: supervisord (this machine) or ray (a Ray cluster)
+    ray_address: str = ""           # an existing Ray cluster (host:port); empty: serve starts a head of its own
+    ray_key_file: str = ""          # the secret that seals what sessions get through Ray (every node has it)
 
     @classmethod
     def from_env(cls, env=None):
@@ -252,6 +255,9 @@ class Settings:
             webhook_urls=_webhook_urls(env),
             webhook_events=_webhook_events(env),
             webhook_retry_seconds=_number(env, "WEBHOOK_RETRY_SECONDS", 3600, 1, 30 * 86400),
+            backend=_choice(env, "SESSIONS_BACKEND", ("supervisord", "ray")),
+            ray_address=env.get("RAY_ADDRESS", "").strip(),
+            ray_key_file=os.path.abspath(env.get("SESSIONS_RAY_KEY_FILE") or os.path.join(home, ".ray-secrets-key")),
         )
 
     @property

@@ -23,7 +23,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 FIELDS = ("agent", "task", "provider", "runtime", "name", "env", "timeoutSeconds", "limits", "gpus", "labels",
           "clientToken", "webhook", "budget", "stallSeconds", "interactive", "idleTimeoutSeconds", "approvals",
-          "resumeFrom", "workspace")
+          "resumeFrom", "workspace", "placement")
 # auto: tools run without asking (the sandbox is the boundary); ask: each waits for a decision; deny: none runs
 APPROVAL_MODES = ("auto", "ask", "deny")
 _CLIENT_TOKEN = re.compile(r"\A[\x21-\x7e]{1,128}\Z")
@@ -47,6 +47,13 @@ WORKSPACE_URL_SCHEMES = ("https", "http", "git")
 _GIT_REF = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._/+-]{0,199}\Z")
 INCLUDE_MAX = 64
 SETUP_MAX_BYTES = 65_536
+# Where a session may run on the ray backend: custom resources of the nodes and node labels. CPUs, memory and
+# GPUs are asked for with limits and gpus.
+PLACEMENT_FIELDS = ("resources", "labels")
+PLACEMENT_MAX_ENTRIES = 16
+_RESOURCE_NAME = re.compile(r"\A[A-Za-z][A-Za-z0-9_.:/-]{0,62}\Z")
+_NODE_LABEL_VALUE = re.compile(r"\A[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?\Z")
+RAY_OWN_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class SessionSpec:
     resume_from: str = ""  # the ended session whose agent (and directory) this one continues
     workspace: dict = field(default_factory=dict)  # {repo, url, ref, branch, include, setup, commit} or {}
     approvals: str = "auto"  # of APPROVAL_MODES
+    placement: dict = field(default_factory=dict)  # {resources: {name: amount}, labels: {key: value}} or {}
 
 
 def _text(spec, key, required=True):
@@ -276,6 +284,33 @@ def _workspace(spec):
             "include": include, "setup": setup, "commit": commit}
 
 
+def _placement(spec):
+    placement = spec.get("placement")
+    if placement is None:
+        return {}
+    if not isinstance(placement, dict) or set(placement) - set(PLACEMENT_FIELDS):
+        raise InvalidSpec("'placement' must be a struct {resources?, labels?}")
+    resources, labels = placement.get("resources", {}), placement.get("labels", {})
+    if not isinstance(resources, dict) or len(resources) > PLACEMENT_MAX_ENTRIES:
+        raise InvalidSpec("'placement.resources' must be a struct of at most %d name: amount" % PLACEMENT_MAX_ENTRIES)
+    for name, amount in resources.items():
+        if not isinstance(name, str) or not _RESOURCE_NAME.match(name) or name in RAY_OWN_RESOURCES:
+            raise InvalidSpec("'placement.resources' names a custom resource (1-63 letters, digits, '_', '.', ':', "
+                              "'/', '-'; CPUs, memory and GPUs are asked with limits and gpus), got %r"
+                              % (str(name)[:80],))
+        if not _number(amount, False) or not 0 < amount <= 1e6:
+            raise InvalidSpec("'placement.resources.%s' must be a number above 0 and at most 1e6" % name)
+    if not isinstance(labels, dict) or len(labels) > PLACEMENT_MAX_ENTRIES:
+        raise InvalidSpec("'placement.labels' must be a struct of at most %d key: value strings" % PLACEMENT_MAX_ENTRIES)
+    for key, value in labels.items():
+        if not isinstance(key, str) or not _LABEL_KEY.match(key) or key.startswith("ray.io/"):
+            raise InvalidSpec("'placement.labels' keys are node label names (1-63 letters, digits, '.', '_', '/', "
+                              "'-'), got %r" % (str(key)[:80],))
+        if not isinstance(value, str) or not _NODE_LABEL_VALUE.match(value):
+            raise InvalidSpec("'placement.labels.%s' must be a label value (1-63 letters, digits, '.', '_', '-')" % key)
+    return {"resources": {k: float(v) for k, v in resources.items()}, "labels": dict(labels)}
+
+
 def _resume_from(spec):
     value = spec.get("resumeFrom")
     if value is None:
@@ -377,4 +412,5 @@ def parse_spec(spec, runtimes, timeout_max=2 ** 31 - 1):
                        client_token=_client_token(spec), webhook=_webhook(spec),
                        budget=_bounded(spec, "budget", BUDGET_FIELDS), stall_seconds=_stall_seconds(spec),
                        interactive=_flag(spec, "interactive"), idle_timeout_seconds=_idle_timeout(spec),
-                       approvals=_approvals(spec), resume_from=resume_from, workspace=_workspace(spec))
+                       approvals=_approvals(spec), resume_from=resume_from, workspace=_workspace(spec),
+                       placement=_placement(spec))

@@ -188,7 +188,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
                                          ("name", spec.name), ("env", spec.env), ("timeoutSeconds", spec.timeout_seconds),
                                          ("limits", spec.limits), ("gpus", spec.gpus), ("labels", spec.labels),
                                          ("clientToken", spec.client_token), ("webhook", spec.webhook),
-                                         ("budget", spec.budget)) if v})
+                                         ("budget", spec.budget), ("placement", spec.placement)) if v})
         if spec.stall_seconds is not None:
             fields["stallSeconds"] = spec.stall_seconds
         if spec.interactive:
@@ -390,6 +390,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
             "workspaces": workspace_usage(),
             "services": rpc().sessions.listServices(),
             "isolation": rpc().sessions.getIsolation(),
+            "cluster": rpc().sessions.getCluster(),
             "gpu": monitor.gpu_status(),
             "system": monitor.system_status(settings.home),
         }

@@ -103,6 +103,12 @@ def openapi_document(version):
                                      "exported": {"type": "boolean"}, "exportError": {"type": "string"},
                                      "changesError": {"type": "string"}, "patchTruncated": {"type": "boolean"}}},
         "changes": dict(_CHANGES, type=["object", "null"]),
+        "placement": {"type": ["object", "null"], "description": "what the spec asked of the cluster (ray backend)"},
+        "ray": {"type": ["object", "null"], "description": "the resources and labels its placement group asked "
+                                                          "Ray for (ray backend)"},
+        "node": {"type": ["object", "null"], "description": "the Ray node it runs or ran on (ray backend)",
+                 "properties": {"id": {"type": "string"}, "address": {"type": "string"},
+                                "hostname": {"type": "string"}}},
         "sessionDir": {"type": ["string", "null"]}, "logFile": {"type": ["string", "null"]},
     }
     schemas = {
@@ -173,6 +179,16 @@ def openapi_document(version):
                                "description": "agents: continue the agent of this ended session, in a copy of "
                                               "its directory (runtimes that support resume); runtime, agent and "
                                               "provider default to its own"},
+                "placement": {"type": "object", "additionalProperties": False,
+                              "description": "the ray backend: where the session may run (CPUs, memory and GPUs "
+                                             "come from limits and gpus)",
+                              "properties": {
+                                  "resources": {"type": "object", "maxProperties": 16,
+                                                "additionalProperties": {"type": "number", "exclusiveMinimum": 0},
+                                                "description": "custom resources of the nodes, e.g. {\"nodeB\": 1}"},
+                                  "labels": {"type": "object", "maxProperties": 16,
+                                             "additionalProperties": {"type": "string"},
+                                             "description": "node labels the node must have"}}},
             }},
         "Accepted": {"type": "object", "required": ["sessionId", "status", "message", "sessionDir", "logFile"],
                      "properties": {"sessionId": {"type": "string", "format": "uuid"},
@@ -234,7 +250,17 @@ def openapi_document(version):
                     "utilization": {"type": ["integer", "null"]},
                     "temperature": {"type": ["integer", "null"]}}}}}},
             "system": {"type": "object"},
-            "isolation": {"type": "object", "description": "what the sandbox enforces here, and why not the rest"}}},
+            "isolation": {"type": "object", "description": "what the sandbox enforces here, and why not the rest"},
+            "cluster": {"type": "object", "required": ["backend", "nodes"],
+                        "description": "where sessions run: supervisord (this machine, no nodes) or ray",
+                        "properties": {
+                            "backend": {"enum": ["supervisord", "ray"]}, "reachable": {"type": "boolean"},
+                            "nodes": {"type": "array", "items": {"type": "object", "properties": {
+                                "id": {"type": "string"}, "address": {"type": "string"},
+                                "hostname": {"type": "string"}, "alive": {"type": "boolean"},
+                                "head": {"type": "boolean"}, "total": {"type": "object"},
+                                "available": {"type": "object"}, "labels": {"type": "object"},
+                                "sessions": {"type": "integer", "description": "its live sessions"}}}}}}}},
     }
     sid = _session_id_parameter()
     paths = {

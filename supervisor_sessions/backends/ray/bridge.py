@@ -31,6 +31,7 @@ VIEW_SECONDS = 1.0
 READ_WAIT_SECONDS = 0.5       # how long one read of an agent waits for output
 NODE_LOST_SECONDS = 5.0       # an agent that answers no read this long is lost with its node
 ORPHAN_SECONDS = 30.0
+GCS_PATIENCE_SECONDS = 5
 AGENT_MAX_CONCURRENCY = 1000  # reads wait in the agent: one per session, and room for the rest
 
 log = logging.getLogger("supervisor_sessions.ray")
@@ -47,7 +48,7 @@ class Bridge:
         self.settings = settings
         self._key = key
         self._agents = {}        # node id -> agent handle
-        self._attached = {}      # session id -> the node it runs on, for every stub connected now
+        self._attached = {}      # session id -> (the node it runs on, its stub's connection), for every stub now
         self._unclaimed = {}     # session id -> when it was first seen running with no stub
         self._lock = threading.Lock()
         self._stop_grace = settings.stop_wait_secs
@@ -55,6 +56,9 @@ class Bridge:
     # ---- the cluster --------------------------------------------------------------------------------
 
     def connect(self):
+        # A driver whose GCS is gone waits this long (Ray's default: 60 s) before it gives up and exits; the
+        # sessions of a cluster that went away are then told so within seconds (and the bridge starts anew).
+        os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(GCS_PATIENCE_SECONDS))
         import ray
         ray.init(address=self.settings.ray_address or "auto", namespace=NAMESPACE, logging_level=logging.ERROR,
                  log_to_driver=False, configure_logging=False)
@@ -106,7 +110,7 @@ class Bridge:
             except Exception as e:   # what Ray raises when its GCS is gone varies by version
                 failures += 1
                 log.warning("cannot read the cluster's state: %s", e)
-                if failures >= 3:
+                if failures >= 2:
                     return
                 time.sleep(VIEW_SECONDS)
                 continue
@@ -123,6 +127,13 @@ class Bridge:
                         del self._agents[node_id]
             self._stop_unclaimed(alive)
             time.sleep(VIEW_SECONDS)
+
+    def lose_all(self, reason):
+        """Tell every stub connected now that its session is lost, for `reason`."""
+        with self._lock:
+            attached = list(self._attached.values())
+        for _, conn in attached:
+            _say(conn, "lost", reason=reason)
 
     def _stop_unclaimed(self, alive):
         import ray
@@ -182,7 +193,7 @@ class Bridge:
             else:
                 raise ValueError("a stub's first message must be run or attach, not %r" % first["op"])
             with self._lock:
-                self._attached[sid] = node["id"]
+                self._attached[sid] = (node["id"], conn)
             self._relay(conn, messages, sid, node, group, offset)
         except Lost as e:
             _say(conn, "lost", reason=str(e))
@@ -362,4 +373,5 @@ def run(settings):
                      daemon=True).start()
     bridge.watch()
     log.error("lost the Ray cluster; exiting (supervisord starts the bridge again)")
+    bridge.lose_all("the Ray cluster at %s cannot be reached (its head is gone)" % (settings.ray_address or "auto"))
     os._exit(1)

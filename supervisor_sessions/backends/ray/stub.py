@@ -23,7 +23,8 @@ from . import wire
 REMOTE_FILE = "remote.json"
 PLACED = "supervisor-sessions: placed on node"  # the line that tells the plugin where the session runs
 EXIT_LOST = 75
-BRIDGE_PATIENCE_SECONDS = 60   # how long a stub waits for a bridge (starting, or restarted)
+BRIDGE_PATIENCE_SECONDS = 60   # how long a new session's stub waits for the bridge (serve starting)
+ATTACH_PATIENCE_SECONDS = 20   # how long a running session's stub waits for a bridge that went away to return
 
 
 def say(text):
@@ -42,9 +43,9 @@ class Stub:
         self.sock = None
         self._lock = threading.Lock()
 
-    def connect(self, first, **fields):
-        """Connect to the bridge (waiting for one up to BRIDGE_PATIENCE_SECONDS) and send `first`."""
-        deadline = time.monotonic() + BRIDGE_PATIENCE_SECONDS
+    def connect(self, first, patience, **fields):
+        """Connect to the bridge (waiting for one up to `patience` seconds) and send `first`."""
+        deadline = time.monotonic() + patience
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -58,7 +59,8 @@ class Stub:
             except OSError as e:
                 sock.close()
                 if time.monotonic() > deadline:
-                    raise ConnectionError("no ray bridge answers at %s (%s)" % (self.socket_path, e.strerror))
+                    raise ConnectionError("no ray bridge answered at %s for %ds (%s; see logs/ray-bridge.log)"
+                                          % (self.socket_path, patience, e.strerror))
                 time.sleep(0.2)
 
     def send(self, op, **fields):
@@ -145,17 +147,21 @@ def main(argv):
     signal.signal(signal.SIGTERM, stub.stop)
     signal.signal(signal.SIGINT, stub.stop)
     try:
-        reader = stub.connect("run", launch=launch, secretEnv=secret_env)
-        threading.Thread(target=stub.forward_input, daemon=True).start()
-        while True:
-            code = stub.relay(reader)
-            if code is not None:
-                return code
-            if stub.node is None:
-                return stub.lost("the ray bridge went away before the session was placed")
-            reader = stub.connect("attach", node=stub.node, offset=stub.offset)
+        reader = stub.connect("run", BRIDGE_PATIENCE_SECONDS, launch=launch, secretEnv=secret_env)
     except ConnectionError as e:
-        return stub.lost(str(e))
+        say("cannot start: %s" % e)
+        return 1
+    threading.Thread(target=stub.forward_input, daemon=True).start()
+    while True:
+        code = stub.relay(reader)
+        if code is not None:
+            return code
+        if stub.node is None:
+            return stub.lost("the ray bridge went away before the session was placed")
+        try:
+            reader = stub.connect("attach", ATTACH_PATIENCE_SECONDS, node=stub.node, offset=stub.offset)
+        except ConnectionError as e:
+            return stub.lost("lost the Ray cluster: %s" % e)
 
 
 if __name__ == "__main__":

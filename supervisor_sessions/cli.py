@@ -65,8 +65,8 @@ def prepare_ray(settings):
         raise ValueError("SESSIONS_BACKEND=ray needs Ray: pip install 'supervisor-sessions[ray]' "
                          "(or make install EXTRAS=ray)") from None
     from .backends.ray import head, sealed
-    sealed.ensure_key(settings.ray_key_file)
-    env = {sealed.KEY_FILE_ENV: settings.ray_key_file, "SESSIONS_BACKEND": "ray"}
+    sealed.ensure_key(settings.ray_secrets_key_file)
+    env = {sealed.KEY_FILE_ENV: settings.ray_secrets_key_file, "SESSIONS_BACKEND": "ray"}
     if settings.ray_address:
         return ("bridge.conf",), env
     token_path = os.path.join(settings.run_dir, "ray-auth-token")

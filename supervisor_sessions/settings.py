@@ -257,8 +257,13 @@ class Settings:
             webhook_retry_seconds=_number(env, "WEBHOOK_RETRY_SECONDS", 3600, 1, 30 * 86400),
             backend=_choice(env, "SESSIONS_BACKEND", ("supervisord", "ray")),
             ray_address=env.get("RAY_ADDRESS", "").strip(),
-            ray_key_file=os.path.abspath(env.get("SESSIONS_RAY_KEY_FILE") or os.path.join(home, ".ray-secrets-key")),
+            ray_key_file=os.path.abspath(env["SESSIONS_RAY_KEY_FILE"]) if env.get("SESSIONS_RAY_KEY_FILE") else "",
         )
+
+    @property
+    def ray_secrets_key_file(self):
+        """The secret that seals what sessions get through Ray: SESSIONS_RAY_KEY_FILE, else one in the home."""
+        return self.ray_key_file or os.path.join(self.home, ".ray-secrets-key")
 
     @property
     def sessions_dir(self):

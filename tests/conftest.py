@@ -75,6 +75,8 @@ class System:
                         MANAGEMENT_API_HOST="127.0.0.1", MANAGEMENT_API_PORT=str(self.port),
                         SESSION_STOP_WAIT_SECS="2", MAX_CONCURRENT_SESSIONS="64",
                         PATH=FAKE_BIN + os.pathsep + os.environ.get("PATH", os.defpath))
+        if os.environ.get("SESSIONS_TEST_BACKEND") == "ray":   # the ray stage runs contract tests on Ray too
+            self.env["SESSIONS_BACKEND"] = "ray"
         self.env.update(env or {})
         self.proc = None
         self.start_with = [sys.executable, "-m", "supervisor_sessions.cli", "serve"]

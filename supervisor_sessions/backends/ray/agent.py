@@ -19,6 +19,7 @@ import threading
 import time
 
 from . import sealed
+from ... import gpus
 from ...launch import BASE_ENV
 from ...store import atomic_write
 
@@ -36,6 +37,7 @@ class _Run:
         self.base = 0          # the offset of output[0] in all the output the session wrote
         self.dropped = 0
         self.ended = None      # {"code": int or None, "signal": int or None} once the keeper exited
+        self.gpus = []         # the indices of this node's GPUs it holds
 
 
 class NodeAgent:
@@ -45,6 +47,8 @@ class NodeAgent:
         self._state_dir = state_dir      # node-local: launch specs wait here for their launcher
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
         self._runs = {}
+        self._gpus = gpus.indices()     # this node's GPUs; Ray counts them (the placement group), we pick which
+        self._launching = threading.Lock()
         self._changed = threading.Condition()
         self._spawns = queue.Queue()
         # Keepers die with the thread that forked them (PR_SET_PDEATHSIG): one thread forks them all, and
@@ -62,6 +66,16 @@ class NodeAgent:
         if sealed_env:
             opened = sealed.unseal(sealed.load_key(os.environ.get(sealed.KEY_FILE_ENV, "")), sealed_env)
         launch = dict(launch, env=opened.get("env", {}))
+        with self._launching:   # the GPUs one launch picks are not picked by another
+            return self._start(sid, launch, opened, grace)
+
+    def _start(self, sid, launch, opened, grace):
+        held = self._hold_gpus(int(launch["sessionEnv"].get("SESSION_GPUS", "0")))
+        if held:
+            visible = ",".join(map(str, held))
+            launch["sessionEnv"] = dict(launch["sessionEnv"], CUDA_VISIBLE_DEVICES=visible, NVIDIA_VISIBLE_DEVICES=visible)
+            if launch.get("sandbox"):
+                launch["sandbox"] = dict(launch["sandbox"], devices=gpus.device_files(held))
         for path in (launch["sessionEnv"]["SESSION_DIR"], os.path.dirname(launch["taskFile"])):
             os.makedirs(path, mode=0o700, exist_ok=True)
         launch_file = os.path.join(self._state_dir, sid + ".launch.json")
@@ -75,10 +89,22 @@ class NodeAgent:
         if isinstance(process, BaseException):
             raise process
         run = _Run(sid, process)
+        run.gpus = held
         with self._changed:
             self._runs[sid] = run
         threading.Thread(target=self._pump, args=(run,), name="output-" + sid, daemon=True).start()
         return process.pid
+
+    def _hold_gpus(self, count):
+        """`count` GPUs of this node no session of ours holds; ValueError when there are not that many."""
+        if not count:
+            return []
+        with self._changed:
+            taken = {i for run in self._runs.values() if run.ended is None for i in run.gpus}
+            free = [i for i in self._gpus if i not in taken]
+        if len(free) < count:
+            raise ValueError("this node has %d GPUs free of the %d asked" % (len(free), count))
+        return free[:count]
 
     def _spawner(self):
         while True:

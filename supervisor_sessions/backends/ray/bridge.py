@@ -199,7 +199,8 @@ class Bridge:
             _say(conn, "lost", reason=str(e))
         except Exception as e:
             log.exception("session %s", sid)
-            _say(conn, "failed", reason="the ray bridge failed: %s" % e)
+            cause = getattr(e, "cause", None) or e   # what the agent raised, not Ray's wrapper and traceback
+            _say(conn, "failed", reason="cannot run it on the Ray cluster: %s" % cause)
         finally:
             if sid:
                 with self._lock:
@@ -366,7 +367,7 @@ def _json(value):
 
 def run(settings):
     """The program: connect, keep the view, serve the stubs; exit when the cluster is lost."""
-    key = sealed.ensure_key(settings.ray_key_file)
+    key = sealed.ensure_key(settings.ray_secrets_key_file)
     bridge = Bridge(settings, key)
     bridge.connect()
     threading.Thread(target=bridge.serve, args=(os.path.join(settings.run_dir, wire.SOCKET_NAME),),

@@ -130,6 +130,7 @@ class Stub:
             elif op == "lost":
                 return self.lost(message["reason"])
             elif op == "failed":
+                self._note({"node": self.node, "failed": message["reason"]})
                 say(message["reason"])
                 return 1
 

@@ -68,8 +68,10 @@ class RayWorkers(LocalWorkers):
     def ending(self, sid, record, update):
         note = self._note(sid)
         fields = {"node": note["node"]} if note.get("node") and not record.get("node") else {}
-        if note.get("lost") and update.get("exitCode") == EXIT_LOST or note.get("lost") and update["status"] == "failed":
+        if update["status"] == "failed" and note.get("lost") and update.get("exitCode") == EXIT_LOST:
             fields.update(status="interrupted", cause="node", reason=note["lost"])
+        elif update["status"] == "failed" and note.get("failed"):
+            fields.update(cause="spawn", reason=note["failed"])
         return fields
 
     def check_files(self, record):

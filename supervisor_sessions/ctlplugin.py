@@ -1,4 +1,5 @@
-"""`supervisorctl sessions ...`: list, spawn, resume, show, stop, rm, tail, events and diff of sessions."""
+"""`supervisorctl sessions ...`: list, spawn, resume, show, stop, rm, tail, events and diff of sessions, and
+where they run (cluster)."""
 import argparse
 import shlex
 import time
@@ -23,6 +24,8 @@ sessions tail [-f] [-c BYTES] ID               the end of a session's log; -f fo
 sessions events [-f] [--since SEQ]             the change feed (one line an event); -f follows it
 sessions diff [--stat] ID                      what a session with a workspace changed (a patch;
                                                --stat: lines added and removed per file)
+sessions cluster                               where sessions run: the backend, and on Ray its
+                                               nodes, their free resources and live sessions
 An ID may be the start of a session id that no other session id starts with."""
 FOLLOW_POLL_SECONDS = 0.2
 EVENT_DETAILS = ("status", "cause", "exitCode", "reason", "state", "role", "tool", "input", "ok", "text",
@@ -64,6 +67,7 @@ def _parsers():
     diff = sub.add_parser("diff", add_help=False)
     diff.add_argument("--stat", action="store_true")
     diff.add_argument("id")
+    sub.add_parser("cluster", add_help=False)
     events = sub.add_parser("events", add_help=False)
     events.add_argument("-f", "--follow", action="store_true")
     events.add_argument("--since", type=int, default=0)
@@ -264,6 +268,24 @@ class SessionsControllerPlugin(ControllerPluginBase):
                 self.ctl.output(event_line(event))
             if not events and not options.follow:
                 return
+
+    def _cmd_cluster(self, options):
+        cluster = self._rpc().getCluster()
+        self.ctl.output("backend: %s%s" % (cluster["backend"], "" if cluster.get("reachable", True)
+                                           else " (the cluster cannot be reached)"))
+        if not cluster["nodes"]:
+            return
+        self.ctl.output("%-12s  %-15s  %-5s  %-8s  %-22s  %s" % ("NODE", "ADDRESS", "ALIVE", "SESSIONS",
+                                                                 "FREE CPU / MEMORY", "OTHER FREE, LABELS"))
+        for node in cluster["nodes"]:
+            free = node["available"]
+            other = {k: v for k, v in free.items() if k not in ("CPU", "memory")}
+            self.ctl.output("%-12s  %-15s  %-5s  %-8d  %-22s  %s" % (
+                node["id"][:12] + (" (head)" if node.get("head") else ""), node["address"],
+                "yes" if node["alive"] else "no", node.get("sessions", 0),
+                "%g / %d MB" % (free.get("CPU", 0), free.get("memory", 0) // 2 ** 20),
+                " ".join(["%s=%g" % item for item in sorted(other.items())]
+                         + ["%s=%s" % item for item in sorted(node.get("labels", {}).items())])))
 
     def _write(self, text):
         """Log text exactly as written (supervisorctl's output() would end every chunk with a newline)."""

@@ -204,6 +204,9 @@ class Session:
     resumed_from: Optional[str] = None
     workspace: Optional[dict] = None
     changes: Optional[dict] = None
+    placement: Optional[dict] = None
+    ray: Optional[dict] = None
+    node: Optional[dict] = None
     session_dir: Optional[str] = None
     log_file: Optional[str] = None
     log_tail: Optional[str] = None
@@ -496,7 +499,7 @@ class Client:
     def create(self, task, *, agent=None, provider=None, runtime=None, name=None, env=None,
                timeout_seconds=None, limits=None, gpus=None, labels=None, webhook=None, budget=None,
                stall_seconds=None, interactive=None, idle_timeout_seconds=None, approvals=None,
-               resume_from=None, workspace=None, idempotency_key=None):
+               resume_from=None, workspace=None, placement=None, idempotency_key=None):
         """Create a session (see SessionRequest in /v1/openapi.json for each field; None leaves one out).
 
         The same `idempotency_key` within 24 h gives the session made first (`replayed`). Without one, a key

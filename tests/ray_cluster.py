@@ -74,13 +74,17 @@ class Cluster:
         env.update(head.auth_env(self.token_file))
         return env
 
-    def start_node(self, resources=None, labels=None, num_cpus=8, is_head=False):
+    def start_node(self, resources=None, labels=None, num_cpus=8, is_head=False, with_key=True):
+        """Start a node (the head, or one that joins it); `with_key=False`: without SESSIONS_RAY_KEY_FILE."""
         temp_dir = os.path.join(self.dir, "node%d" % len(self.nodes))
         argv = head.node_argv(temp_dir, head_port=self.port if is_head else None,
                               address=None if is_head else self.address, num_cpus=num_cpus,
                               resources=resources, labels=labels, memory_bytes=8 * 2 ** 30)
+        env = dict(self.env)
+        if not with_key:
+            del env[sealed.KEY_FILE_ENV]
         with open(temp_dir + ".log", "ab") as out:
-            proc = subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         node = Node(proc, temp_dir, resources or {})
         self.nodes.append(node)
         return node

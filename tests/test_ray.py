@@ -223,3 +223,24 @@ def test_restarting_the_head_keeps_every_record_and_interrupts_what_ran(tmp_path
             system.stop()
     finally:
         alone.stop()
+
+
+def test_supervisorctl_sessions_cluster_lists_each_node_with_its_labels_and_sessions(ray_system):
+    out = ray_system.ctl("sessions", "cluster")
+    assert out.returncode == 0 and out.stdout.startswith("backend: ray"), out
+    lines = {line[:12]: line for line in out.stdout.splitlines()[2:]}
+    assert "zone=b" in lines[ray_system.nodes["nodeB"][:12]] and "(head)" in lines[ray_system.nodes["nodeA"][:12]]
+
+
+def test_a_node_without_the_secrets_key_fails_the_session_saying_so(cluster, ray_system):
+    keyless = cluster.start_node(resources={"keyless": 1}, num_cpus=2, with_key=False)
+    try:
+        wait_for(lambda: any("keyless" in n["total"] and n["alive"]
+                             for n in ray_system.rpc().sessions.getCluster()["nodes"]),
+                 timeout=60, message="the keyless node in the view")
+        sid = spawned(ray_system, task="echo never", placement={"resources": {"keyless": 1}})
+        final = ray_system.wait_status(sid, FINAL, timeout=60)
+        assert final["status"] == "failed" and final["cause"] == "spawn", final
+        assert "SESSIONS_RAY_KEY_FILE" in final["reason"] and "never" not in ray_system.log(sid)
+    finally:
+        keyless.kill()

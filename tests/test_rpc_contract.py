@@ -8,7 +8,7 @@ from supervisor_sessions.faults import Faults
 from conftest import FINAL, wait_for
 
 METHODS = ["answerApproval", "closeSession", "countSessions", "createSession", "getAPIVersion", "getEvents",
-           "getIsolation", "getSession", "getSessionDiff", "getSessionFile", "interruptSession", "listApprovals", "listRuntimes",
+           "getCluster", "getIsolation", "getSession", "getSessionDiff", "getSessionFile", "interruptSession", "listApprovals", "listRuntimes",
            "listServices", "listSessions", "putSessionFile", "removeSession", "sendMessage", "stopSession",
            "tailSessionLog"]
 

@@ -20,6 +20,7 @@ from .mirror import WAIT_SECONDS, Mirror
 from .metrics import ApiMetrics
 from .client import server_proxy
 from .agentevents import AgentOutput
+from .backends.ray import placement
 from .apihttp import (ERROR_CODES, MAX_BODY_BYTES, ApiError, error_answer, json_answer, query_bool, query_int,
                       read_json_body, session_id_param)
 from .events import FINAL, STATUSES, now_ms
@@ -67,6 +68,16 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
 
     def mirrored():
         return mirror is not None and mirror.live
+
+    def resources_of(record):
+        """What a live session's whole tree uses: sampled here, or on the ray backend by its node's agent
+        (the cluster's view has it, a second old at most)."""
+        if settings.backend == "ray":
+            view = placement.load(placement.view_path(settings.run_dir)) or {}
+            use = dict((view.get("usage") or {}).get(record["sessionId"]) or {})
+            use.pop("node", None)
+            return use or None
+        return sampler.sample(record["pid"]) if record["pid"] else None
 
     def read_record(sid):
         """One record: from the mirror, or from supervisord when the mirror is not live or has not seen
@@ -162,9 +173,12 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
     def ready():
         try:
             state = server_proxy(settings.socket_path, timeout=3.0).supervisor.getState()
+            cluster = rpc().sessions.getCluster()
         except (OSError, xmlrpc.client.Error) as e:
             return error_answer(503, "supervisord is not answering (%s)" % type(e).__name__)
-        return {"status": "ready", "supervisord": state.get("statename", "")}
+        if not cluster.get("reachable", True):
+            return error_answer(503, "the Ray cluster cannot be reached yet (see logs/ray-bridge.log)")
+        return {"status": "ready", "supervisord": state.get("statename", ""), "backend": cluster["backend"]}
 
     @app.get("/v1/openapi.json")
     def openapi():
@@ -239,7 +253,7 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
         session_id_param(sid)
         lines = query_int("tail", DEFAULT_TAIL_LINES, 0, MAX_TAIL_LINES)
         shown = present(read_record(sid))
-        shown["resources"] = sampler.sample(shown["pid"]) if shown["pid"] else None
+        shown["resources"] = resources_of(shown)
         text = ""
         if lines:
             text, _, _ = read_log_part(sid, -1, min(1024 * 1024, max(64 * 1024, lines * 1024)))

@@ -22,6 +22,12 @@ def memory_pressure(path="/proc/pressure/memory"):
         return 0.0
 
 
+def oom_reason(record):
+    """The reason of a session (its record) that the OOM killer ended."""
+    return ("memory: the OOM killer ended it at its limit of %s MB (limits.memoryMB)"
+            % record.get("limits", {}).get("memoryMB", "?"))
+
+
 class Confinement:
     """What this machine enforces (Isolation) turned into each session's limits, grants and clean-up."""
 
@@ -117,8 +123,7 @@ class Confinement:
         cgroups = self.isolation.cgroups
         if cgroups is None or not cgroups.oom_killed(sid):
             return None
-        return ("memory: the OOM killer ended it at its limit of %s MB (limits.memoryMB)"
-                % record.get("limits", {}).get("memoryMB", "?"))
+        return oom_reason(record)
 
     def reclaim(self, sid, record, session_dir):
         """After a session's worker ended: kill what is left in its cgroup, remove the group (retried by

@@ -301,8 +301,8 @@ class SessionsNamespaceRPCInterface(AgentControl):
                 return
             data = event.data if isinstance(event.data, bytes) else str(event.data).encode("utf-8", "replace")
             fields = self.workers.placed(sid, data)
-            if fields:
-                self._update(sid, dict(fields, status="running"))
+            if fields:   # pid and startTime again: the feed said nothing when its stub started (still starting)
+                self._update(sid, dict(fields, status="running", pid=record.get("pid"), startTime=record.get("startTime")))
                 if record.get("timeoutSeconds"):
                     self._set_deadline(sid, record["timeoutSeconds"], TIMED_OUT)
         except Exception:

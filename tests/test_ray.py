@@ -74,6 +74,10 @@ def test_the_status_shows_each_node_its_free_resources_and_its_sessions(ray_syst
         return body["cluster"]["backend"] == "ray" and b["sessions"] == 1 and b["available"].get("nodeB", 0) == 0 \
             and b["total"]["nodeB"] == 1 and b["labels"] == {"zone": "b"} and nodes[ray_system.nodes["nodeA"]]["head"]
     wait_for(node_b_shows_it, timeout=10, message="node B with one session and no nodeB free")
+    # what it uses is its tree on node B (keeper, launcher, the worker), as its node's agent sampled it
+    used = wait_for(lambda: ray_system.http("GET", "/v1/sessions/%s" % sid)[1]["resources"], timeout=10,
+                    message="the session's resources")
+    assert used["rss"] > 1 << 20 and used["processes"] >= 2 and set(used) >= {"cpuPercent", "gpuMemory"}
     assert ray_system.http("DELETE", "/v1/sessions/%s" % sid)[0] in (200, 202)
     ray_system.wait_status(sid, FINAL)
 
@@ -244,3 +248,14 @@ def test_a_node_without_the_secrets_key_fails_the_session_saying_so(cluster, ray
         assert "SESSIONS_RAY_KEY_FILE" in final["reason"] and "never" not in ray_system.log(sid)
     finally:
         keyless.kill()
+
+
+def test_a_session_over_its_memory_limit_on_its_node_fails_for_oom(ray_system):
+    isolation = ray_system.rpc().sessions.getIsolation()
+    if not isolation["enforced"]["limits"]:
+        pytest.skip("limits are not enforced here: %s" % isolation["notEnforced"].get("limits"))
+    sid = spawned(ray_system, task="python3 -c \"b = bytearray(400 * 1024 * 1024); print('got-it')\"",
+                  limits={"memoryMB": 100}, placement={"resources": {"nodeB": 0.1}})
+    final = ray_system.wait_status(sid, FINAL, timeout=60)
+    assert final["status"] == "failed" and final["cause"] == "oom" and "100 MB" in final["reason"], final
+    assert "got-it" not in ray_system.log(sid)

@@ -18,9 +18,10 @@ import sys
 import threading
 import time
 
-from . import sealed
+from . import keeper, sealed
 from ... import gpus
 from ...launch import BASE_ENV
+from ...monitor import TreeSampler
 from ...store import atomic_write
 
 OUTPUT_KEPT_MAX = 16 * 1024 * 1024   # output not read yet that a session may pile up; beyond, its oldest is dropped
@@ -30,9 +31,10 @@ READ_MAX = 1024 * 1024               # the most one read returns
 class _Run:
     """One session on this node: its keeper, its output not read yet, how it ended."""
 
-    def __init__(self, sid, process):
+    def __init__(self, sid, process, launch_file):
         self.sid = sid
         self.process = process
+        self.launch_file = launch_file
         self.output = bytearray()
         self.base = 0          # the offset of output[0] in all the output the session wrote
         self.dropped = 0
@@ -49,6 +51,7 @@ class NodeAgent:
         self._runs = {}
         self._gpus = gpus.indices()     # this node's GPUs; Ray counts them (the placement group), we pick which
         self._launching = threading.Lock()
+        self._sampler = TreeSampler()
         self._changed = threading.Condition()
         self._spawns = queue.Queue()
         # Keepers die with the thread that forked them (PR_SET_PDEATHSIG): one thread forks them all, and
@@ -88,7 +91,7 @@ class NodeAgent:
         process = done.get()
         if isinstance(process, BaseException):
             raise process
-        run = _Run(sid, process)
+        run = _Run(sid, process, launch_file)
         run.gpus = held
         with self._changed:
             self._runs[sid] = run
@@ -131,8 +134,15 @@ class NodeAgent:
                     run.dropped += excess
                 self._changed.notify_all()
         code = run.process.wait()
+        ended = {"code": code if code >= 0 else None, "signal": -code if code < 0 else None, "oom": False}
+        try:
+            with open(keeper.end_file(run.launch_file), encoding="utf-8") as f:
+                ended["oom"] = bool(json.load(f).get("oom"))
+            os.unlink(keeper.end_file(run.launch_file))
+        except (OSError, ValueError):
+            pass
         with self._changed:
-            run.ended = {"code": code if code >= 0 else None, "signal": -code if code < 0 else None}
+            run.ended = ended
             self._changed.notify_all()
 
     def read(self, sid, offset, wait_seconds):
@@ -188,5 +198,7 @@ class NodeAgent:
                 del self._runs[sid]
 
     def running(self):
-        """Ids of the sessions whose keeper is still running."""
-        return [sid for sid, run in list(self._runs.items()) if run.ended is None]
+        """{session id: its tree's CPU percent, RSS, processes and GPU memory, or None} of the sessions
+        whose keeper is still running."""
+        return {sid: self._sampler.sample(run.process.pid) for sid, run in list(self._runs.items())
+                if run.ended is None}

@@ -99,8 +99,9 @@ class Bridge:
         return nodes
 
     def watch(self):
-        """Every VIEW_SECONDS: write the view, give each new node its agent, stop unclaimed sessions. Returns
-        (and so ends the bridge) when the cluster cannot be reached."""
+        """Every VIEW_SECONDS: give each new node its agent, write the view (the nodes, and what each running
+        session uses on its node), stop unclaimed sessions. Returns (and so ends the bridge) when the cluster
+        cannot be reached."""
         path = placement.view_path(self.settings.run_dir)
         failures = 0
         while True:
@@ -114,19 +115,29 @@ class Bridge:
                     return
                 time.sleep(VIEW_SECONDS)
                 continue
-            atomic_write(path, _json({"updatedAt": int(time.time() * 1000), "nodes": nodes}))
             alive = [node["id"] for node in nodes if node["alive"]]
-            for node_id in alive:
-                try:
-                    self.agent(node_id)
-                except Exception as e:
-                    log.warning("cannot make the agent of node %s: %s", node_id, e)
             with self._lock:
                 for node_id in list(self._agents):
                     if node_id not in alive:
                         del self._agents[node_id]
-            self._stop_unclaimed(alive)
+            usage = self._running(alive)
+            # Readable by the API (it shows what a session uses); it holds no secret.
+            atomic_write(path, _json({"updatedAt": int(time.time() * 1000), "nodes": nodes, "usage": usage}), 0o644)
+            self._stop_unclaimed(usage)
             time.sleep(VIEW_SECONDS)
+
+    def _running(self, alive):
+        """{session id: what it uses} of every session running on the `alive` nodes (their agents made here
+        where they have none yet)."""
+        import ray
+        running = {}
+        for node_id in alive:
+            try:
+                used = ray.get(self.agent(node_id).running.remote(), timeout=2)
+                running.update((sid, dict(use or {}, node=node_id)) for sid, use in used.items())
+            except Exception as e:
+                log.warning("cannot list the sessions of node %s: %s", node_id, e)
+        return running
 
     def lose_all(self, reason):
         """Tell every stub connected now that its session is lost, for `reason`."""
@@ -135,25 +146,17 @@ class Bridge:
         for _, conn in attached:
             _say(conn, "lost", reason=reason)
 
-    def _stop_unclaimed(self, alive):
-        import ray
+    def _stop_unclaimed(self, running):
+        """Stop the sessions of `running` that no stub has claimed for ORPHAN_SECONDS."""
         now = time.monotonic()
-        running = set()
-        for node_id in alive:
-            try:
-                agent = self.agent(node_id)
-                for sid in ray.get(agent.running.remote(), timeout=2):
-                    running.add(sid)
-                    with self._lock:
-                        claimed = sid in self._attached
-                    if claimed:
-                        self._unclaimed.pop(sid, None)
-                    elif now - self._unclaimed.setdefault(sid, now) > ORPHAN_SECONDS:
-                        log.warning("stopping session %s on node %s: no stub has claimed it for %ds", sid,
-                                    node_id, ORPHAN_SECONDS)
-                        agent.stop.remote(sid)
-            except Exception as e:
-                log.warning("cannot list the sessions of node %s: %s", node_id, e)
+        for sid in running:
+            with self._lock:
+                claimed = self._attached.get(sid)
+            if claimed:
+                self._unclaimed.pop(sid, None)
+            elif now - self._unclaimed.setdefault(sid, now) > ORPHAN_SECONDS:
+                log.warning("stopping session %s: no stub has claimed it for %ds", sid, ORPHAN_SECONDS)
+                self.agent(running[sid]["node"]).stop.remote(sid)
         for sid in [sid for sid in self._unclaimed if sid not in running]:
             del self._unclaimed[sid]
 
@@ -272,7 +275,7 @@ class Bridge:
                 if data:
                     wire.send(conn, "out", data=wire.encode(data), offset=offset)
                 if ended is not None:
-                    wire.send(conn, "exit", code=ended["code"], signal=ended["signal"])
+                    wire.send(conn, "exit", code=ended["code"], signal=ended["signal"], oom=ended.get("oom", False))
                     agent.forget.remote(sid)
                     return
         finally:

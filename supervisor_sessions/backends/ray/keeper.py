@@ -5,7 +5,8 @@ It runs our launcher (launch.py, the same one supervisord runs on the local back
 its own and waits for it. It ends the session's whole tree (its process group, and its cgroup where the
 launch has one) when it is told to stop (SIGTERM) and also when the agent that started it dies: the kernel
 sends it SIGTERM then (PR_SET_PDEATHSIG), so a node whose Ray worker is killed leaves no session running.
-It exits as the launcher did (the same code, or the same signal). Stdlib only.
+It exits as the launcher did (the same code, or the same signal), and notes beside the launch file whether
+the OOM killer ended the session (end_file). Stdlib only.
 """
 import ctypes
 import json
@@ -16,6 +17,11 @@ import sys
 import time
 
 PR_SET_PDEATHSIG = 1
+
+
+def end_file(launch_file):
+    """Where the keeper of `launch_file` notes how its session ended ({oom})."""
+    return launch_file + ".end"
 
 
 def _die_with_parent(parent):
@@ -39,18 +45,22 @@ def _end_tree(launcher, cgroup_spec, sid, grace):
 
 
 def _kill_rest(launcher, cgroup_spec, sid):
-    """SIGKILL what is left of the session: its process group and, where it has one, its cgroup."""
+    """SIGKILL what is left of the session: its process group and, where it has one, its cgroup. Returns
+    whether the OOM killer ended something in that cgroup (read before it is removed)."""
     try:
         os.killpg(launcher.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    oom = False
     if cgroup_spec:
         from ...cgroups import Cgroups
         groups = Cgroups.from_spec(cgroup_spec)
+        oom = groups.oom_killed(sid)
         groups.kill(sid)
         deadline = time.monotonic() + 2
         while not groups.remove(sid) and time.monotonic() < deadline:
             time.sleep(0.05)
+    return oom
 
 
 def main(argv):
@@ -72,7 +82,10 @@ def main(argv):
         except subprocess.TimeoutExpired:
             pass
     code = launcher.wait()
-    _kill_rest(launcher, launch.get("cgroup"), sid)   # what left the group (a double fork) goes with the cgroup
+    # What left the group (a double fork) goes with the cgroup; the agent reads how it ended beside the launch.
+    oom = _kill_rest(launcher, launch.get("cgroup"), sid)
+    with open(end_file(launch_file), "w", encoding="utf-8") as f:
+        json.dump({"oom": oom}, f)
     sys.stdout.flush()
     if code < 0:
         signal.signal(-code, signal.SIG_DFL)

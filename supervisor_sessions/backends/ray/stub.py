@@ -123,6 +123,8 @@ class Stub:
                 out.flush()
                 self.offset = message["offset"]
             elif op == "exit":
+                if message.get("oom"):
+                    self._note({"node": self.node, "oom": True})
                 if message.get("signal"):
                     signal.signal(message["signal"], signal.SIG_DFL)
                     os.kill(os.getpid(), message["signal"])

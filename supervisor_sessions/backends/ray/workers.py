@@ -8,6 +8,7 @@ import sys
 from . import placement
 from .stub import EXIT_LOST, PLACED, REMOTE_FILE
 from .. import LocalWorkers
+from ...confinement import oom_reason
 from ...faults import InvalidSpec, NotCapable
 
 ONLY_LOCAL = "the ray backend does not offer %s yet: its sessions' directories are on their nodes"
@@ -72,6 +73,8 @@ class RayWorkers(LocalWorkers):
             fields.update(status="interrupted", cause="node", reason=note["lost"])
         elif update["status"] == "failed" and note.get("failed"):
             fields.update(cause="spawn", reason=note["failed"])
+        elif update["status"] == "failed" and note.get("oom"):
+            fields.update(cause="oom", reason=oom_reason(record))
         return fields
 
     def check_files(self, record):

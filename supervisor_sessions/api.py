@@ -172,8 +172,9 @@ def create_app(settings, api_key, metrics_public=False, mirror=None):
     @app.get("/ready")
     def ready():
         try:
-            state = server_proxy(settings.socket_path, timeout=3.0).supervisor.getState()
-            cluster = rpc().sessions.getCluster()
+            fresh = server_proxy(settings.socket_path, timeout=3.0)   # a new connection: is the socket there now?
+            state = fresh.supervisor.getState()
+            cluster = fresh.sessions.getCluster()
         except (OSError, xmlrpc.client.Error) as e:
             return error_answer(503, "supervisord is not answering (%s)" % type(e).__name__)
         if not cluster.get("reachable", True):

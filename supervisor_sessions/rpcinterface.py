@@ -204,7 +204,7 @@ class SessionsNamespaceRPCInterface(AgentControl):
         events.subscribe(events.ProcessLogStdoutEvent, self._on_output)
         events.subscribe(events.ProcessLogStdoutEvent, self._on_workspace_output)
         if not self.workers.local:
-            events.subscribe(events.ProcessLogStdoutEvent, self._on_placement_output)
+            events.subscribe(events.ProcessLogStderrEvent, self._on_placement_output)
         events.subscribe(events.Tick5Event, self._on_tick)
         events.subscribe(events.SupervisorRunningEvent, self._on_supervisor_running)
 
@@ -292,8 +292,8 @@ class SessionsNamespaceRPCInterface(AgentControl):
             self._log.critical("sessions: workspace output listener failed: %s" % traceback.format_exc())
 
     def _on_placement_output(self, event):
-        """A stub's line says where its session runs (ray backend): the session runs there. Its stub writes
-        that line before any of the session's own output, and only the first one counts."""
+        """A stub's line on its own stderr, where nothing of the session's own output goes, says where its
+        session runs (ray backend): the session runs there."""
         try:
             sid = session_id_of_group(event.process.config.name)
             record = self._records.get(sid)

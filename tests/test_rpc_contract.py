@@ -7,8 +7,8 @@ from supervisor_sessions.faults import Faults
 
 from conftest import FINAL, wait_for
 
-METHODS = ["answerApproval", "closeSession", "countSessions", "createSession", "getAPIVersion", "getEvents",
-           "getCluster", "getIsolation", "getSession", "getSessionDiff", "getSessionFile", "interruptSession", "listApprovals", "listRuntimes",
+METHODS = ["answerApproval", "closeSession", "countSessions", "createSession", "getAPIVersion", "getCluster",
+           "getEvents", "getIsolation", "getSession", "getSessionDiff", "getSessionFile", "interruptSession", "listApprovals", "listRuntimes",
            "listServices", "listSessions", "putSessionFile", "removeSession", "sendMessage", "stopSession",
            "tailSessionLog"]
 

@@ -5,7 +5,8 @@ stays as it is on the local backend.
 
 It reads the launch spec and deletes it (as the launcher does), takes the secrets it names from its own
 environment (supervisord's), and hands both to the bridge over its 0600 unix socket. Then it writes what
-the session prints to its stdout, passes its stdin and SIGTERM on, and exits as the session did. When the
+the session prints to its stdout (the session's log), passes its stdin and SIGTERM on, and exits as the
+session did. Its own stderr is a channel to the plugin alone: the line that says the session was placed. When the
 node is lost it says so in the log, notes it in the session's state directory (REMOTE_FILE, which the
 plugin reads) and exits EXIT_LOST. If the bridge goes away (restarted), it attaches to the next one where
 it was. Stdlib only, to start fast and stay small (one runs for every session).
@@ -21,7 +22,7 @@ import time
 from . import wire
 
 REMOTE_FILE = "remote.json"
-PLACED = "supervisor-sessions: placed on node"  # the line that tells the plugin where the session runs
+PLACED = "supervisor-sessions: placed on node"  # the line (on stderr) that tells the plugin the session runs
 EXIT_LOST = 75
 BRIDGE_PATIENCE_SECONDS = 60   # how long a new session's stub waits for the bridge (serve starting)
 ATTACH_PATIENCE_SECONDS = 20   # how long a running session's stub waits for a bridge that went away to return
@@ -89,9 +90,11 @@ class Stub:
             self.send("input", data=wire.encode(data))
 
     def placed(self, node):
+        """Note where the session runs, and tell the plugin on our own stderr (which no worker writes to)."""
         self.node = node
         self._note({"node": node})
-        say("placed on node %s (%s, %s)" % (node["id"], node.get("address", ""), node.get("hostname", "")))
+        sys.stderr.write("%s %s\n" % (PLACED, node["id"]))
+        sys.stderr.flush()
 
     def lost(self, reason):
         self._note({"node": self.node, "lost": reason})
@@ -167,5 +170,14 @@ def main(argv):
             return stub.lost("lost the Ray cluster: %s" % e)
 
 
+def run(argv):
+    """main, with what would break it said in the session's log (the stub's stderr goes to no log)."""
+    try:
+        return main(argv)
+    except Exception as e:
+        say("the ray stub failed: %s: %s" % (type(e).__name__, e))
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run(sys.argv))

@@ -248,8 +248,7 @@ def main(argv=None):
         cleanup.run(settings)
     elif options.command == "ray-head":
         from .backends.ray import head
-        argv = head.embedded_head_argv(settings)
-        os.execv(argv[0], argv)
+        sys.exit(head.run_embedded_head(settings))
     elif options.command == "ray-bridge":
         from .backends.ray import bridge
         procs.exit_with_parent()

@@ -259,3 +259,33 @@ def test_a_session_over_its_memory_limit_on_its_node_fails_for_oom(ray_system):
     final = ray_system.wait_status(sid, FINAL, timeout=60)
     assert final["status"] == "failed" and final["cause"] == "oom" and "100 MB" in final["reason"], final
     assert "got-it" not in ray_system.log(sid).splitlines()
+
+
+def test_a_restarted_bridge_takes_up_running_sessions_where_they_were(ray_system):
+    sid = spawned(ray_system, task="for i in $(seq 1 40); do echo line-$i; sleep 0.1; done",
+                  placement={"resources": {"nodeB": 0.1}})
+    ray_system.wait_status(sid, {"running"}, timeout=60)
+    wait_for(lambda: "line-3\n" in ray_system.log(sid), timeout=10, message="the first lines")
+    bridge = ray_system.rpc().supervisor.getProcessInfo("ray-bridge")
+    os.kill(bridge["pid"], 9)
+    wait_for(lambda: ray_system.rpc().supervisor.getProcessInfo("ray-bridge")["pid"] not in (0, bridge["pid"]),
+             timeout=20, message="supervisord to start the bridge again")
+    final = ray_system.wait_status(sid, FINAL, timeout=60)
+    assert final["status"] == "completed", final
+    lines = [line for line in ray_system.log(sid).splitlines() if line.startswith("line-")]
+    assert lines == ["line-%d" % i for i in range(1, 41)]   # every line once, in order, across two bridges
+
+
+def test_a_supervisord_killed_with_its_embedded_head_leaves_nothing_of_ray_or_its_sessions(make_system):
+    pytest.importorskip("ray", reason="Ray is not installed (make install EXTRAS=ray)")
+    system = make_system(env={"SESSIONS_BACKEND": "ray"}).start(timeout=90)
+    marker = "ray-orphan-%s" % os.urandom(4).hex()
+    sid = system.spawn("bash -c 'exec -a %s sleep 1000'" % marker)["sessionId"]
+    assert system.wait_status(sid, {"running"}, timeout=60)["node"]["address"] == "127.0.0.1"
+    wait_for(lambda: pids_matching(marker), timeout=20, message="the worker")
+    system.kill9()
+    ours = os.path.join(system.home, "run", "ray")
+    wait_for(lambda: not pids_matching(ours) and not pids_matching(marker), timeout=30,
+             message="the embedded head's processes and the session's worker to end")
+    wait_for(lambda: not pids_matching("backends.ray.stub %s" % system.home), timeout=40,
+             message="the session's stub to give up (the next supervisord kills it anyway)")

@@ -1,15 +1,17 @@
 """Ray nodes of our own: `ray start --block` with a temp dir, ports and auth token of ours, never Ray's defaults.
 
 `serve` runs the head of the embedded cluster (SESSIONS_BACKEND=ray without RAY_ADDRESS) as the supervisord
-program `ray-head`, which execs `ray start --head --block`: supervisord stops it, and with it every Ray
-process it started, by its pid (`ray stop` would stop every Ray on the machine). The tests start the nodes of
-their multi-node clusters with the same argv.
+program `ray-head` (run_embedded_head): `ray start --head --block` in its process group, which supervisord
+stops as a group (`ray stop` would stop every Ray on the machine), and which ends with supervisord even when
+supervisord is killed. The tests start the nodes of their multi-node clusters with the same argv.
 """
 import json
 import math
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 
 from ...settings import ensure_secret
@@ -92,3 +94,10 @@ def embedded_head_argv(settings):
     cpus = math.ceil(settings.max_concurrent * settings.session_cpus)
     return node_argv(os.path.join(settings.run_dir, "ray"), head_port=port, num_cpus=cpus,
                      memory_bytes=settings.total_memory_mb * 1024 * 1024)
+
+
+def run_embedded_head(settings):
+    """The program `ray-head`: the embedded head, ended (its whole process group) if supervisord dies."""
+    from ...procs import exit_with_parent
+    exit_with_parent(then=lambda: os.killpg(0, signal.SIGKILL))
+    return subprocess.call(embedded_head_argv(settings))

@@ -22,7 +22,8 @@ run: install
 
 # Five stages: the core, the real agent CLIs from npm, the dashboard in a headless Chromium, README's first
 # screen on a fresh clone, and the ray backend on a real local Ray cluster (in a network namespace of its own,
-# see tests/own_network.py), where the API contract tests run once more on Ray.
+# see tests/own_network.py), where the API contract tests run once more on Ray, and (as root, where ../shared
+# is beside the checkout) the shared acceptance checks on the ray backend.
 test:
 	$(MAKE) install EXTRAS=test,ray
 	$(BIN)/python -m pytest -q -m "not agents and not browser and not firstscreen and not ray"
@@ -31,9 +32,10 @@ test:
 	$(BIN)/python -m pytest -q -m firstscreen
 	$(BIN)/python tests/own_network.py $(BIN)/python -m pytest -q -m ray
 	SESSIONS_TEST_BACKEND=ray $(BIN)/python -m pytest -q $(RAY_CONTRACT_TESTS)
+	@if [ "$$(id -u)" = 0 ] && [ -x ../shared/acceptance/run ]; then \
+		echo "the shared acceptance checks on the ray backend"; SESSIONS_BACKEND=ray ../shared/acceptance/run; fi
 
-# The API's contract on the ray backend too (an embedded head per module; what only the supervisord backend
-# offers, workspaces and files, is skipped there with the reason).
+# The API's contract on the ray backend too (an embedded head of serve's own per test module).
 RAY_CONTRACT_TESTS := tests/test_http_api.py tests/test_rpc_contract.py
 
 bench: install

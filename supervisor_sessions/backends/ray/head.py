@@ -1,9 +1,8 @@
 """Ray nodes of our own: `ray start --block` with a temp dir, ports and auth token of ours, never Ray's defaults.
 
 `serve` runs the head of the embedded cluster (SESSIONS_BACKEND=ray without RAY_ADDRESS) as the supervisord
-program `ray-head` (run_embedded_head): `ray start --head --block` in its process group, which supervisord
-stops as a group (`ray stop` would stop every Ray on the machine), and which ends with supervisord even when
-supervisord is killed. The tests start the nodes of their multi-node clusters with the same argv.
+program `ray-head` (run_embedded_head): `ray start --head --block` in a process group of its own, killed whole
+when the program stops or supervisord dies (`ray stop` would stop every Ray on the machine). The tests start the nodes of their multi-node clusters with the same argv.
 """
 import json
 import math
@@ -97,7 +96,19 @@ def embedded_head_argv(settings):
 
 
 def run_embedded_head(settings):
-    """The program `ray-head`: the embedded head, ended (its whole process group) if supervisord dies."""
+    """The program `ray-head`: the embedded head in a process group of its own, which is killed whole when
+    supervisord stops the program (SIGTERM) or dies. It holds nothing that needs a graceful stop (records,
+    logs and the journal are the API side's), and Ray's own graceful stop takes half a minute."""
     from ...procs import exit_with_parent
-    exit_with_parent(then=lambda: os.killpg(0, signal.SIGKILL))
-    return subprocess.call(embedded_head_argv(settings))
+    node = subprocess.Popen(embedded_head_argv(settings), start_new_session=True)
+
+    def end(*_):
+        try:
+            os.killpg(node.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    signal.signal(signal.SIGTERM, end)
+    exit_with_parent(then=lambda: (end(), os._exit(1)))
+    code = node.wait()
+    end()   # what the node left behind, when it ended by itself
+    return code

@@ -30,14 +30,10 @@ def need_ray():
 
 
 class Node:
-    def __init__(self, proc, temp_dir, resources):
-        self.proc = proc
-        self.temp_dir = temp_dir
-        self.resources = resources
-        self.id = None
+    """One `ray start --block` of the cluster."""
 
-    def alive(self):
-        return self.proc.poll() is None
+    def __init__(self, proc):
+        self.proc = proc
 
     def kill(self):
         """SIGKILL the node: `ray start` and every Ray process it started (its process group)."""
@@ -85,7 +81,7 @@ class Cluster:
             del env[sealed.KEY_FILE_ENV]
         with open(temp_dir + ".log", "ab") as out:
             proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        node = Node(proc, temp_dir, resources or {})
+        node = Node(proc)
         self.nodes.append(node)
         return node
 
@@ -96,7 +92,7 @@ class Cluster:
 
 
 def node_ids_by_resource(rpc, timeout=60):
-    """{custom resource: node id} of the alive nodes, once the instance's view shows every node of `expected`."""
+    """{custom resource: node id} of the alive nodes, once the instance's view shows two nodes with one."""
     deadline = time.monotonic() + timeout
     while True:
         nodes = rpc.sessions.getCluster()["nodes"]

@@ -11,7 +11,7 @@ fits, and what its ending adds to the record:
 """
 import sys
 
-from ..faults import InvalidSpec, NotCapable
+from ..faults import InvalidSpec
 
 
 class LocalWorkers:
@@ -66,6 +66,3 @@ def for_settings(settings):
         from .ray.workers import RayWorkers
         return RayWorkers(settings)
     return LocalWorkers(settings)
-
-
-__all__ = ["LocalWorkers", "for_settings", "InvalidSpec", "NotCapable"]

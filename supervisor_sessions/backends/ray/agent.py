@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -57,10 +56,6 @@ class NodeAgent:
         # Keepers die with the thread that forked them (PR_SET_PDEATHSIG): one thread forks them all, and
         # lives as long as this actor.
         threading.Thread(target=self._spawner, name="keeper-spawner", daemon=True).start()
-
-    def node(self):
-        """Where this agent runs: {hostname, pid}."""
-        return {"hostname": socket.gethostname(), "pid": os.getpid()}
 
     def launch(self, sid, launch, sealed_env, grace):
         """Start session `sid` from its launch spec, with the environment in `sealed_env` (opened with this

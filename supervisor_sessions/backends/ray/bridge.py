@@ -371,6 +371,7 @@ def _json(value):
 def run(settings):
     """The program: connect, keep the view, serve the stubs; exit when the cluster is lost."""
     key = sealed.ensure_key(settings.ray_secrets_key_file)
+    os.umask(0o022)   # the cluster's view is for the API too, which runs as the service user (serve's is 027)
     bridge = Bridge(settings, key)
     bridge.connect()
     threading.Thread(target=bridge.serve, args=(os.path.join(settings.run_dir, wire.SOCKET_NAME),),

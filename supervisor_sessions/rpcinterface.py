@@ -126,7 +126,7 @@ def _wire(record):
     """A record as XML-RPC can carry it: times in ms exceed its 32-bit int, so they travel as doubles."""
     wire = dict(record)
     for key in TIME_FIELDS:
-        if key in wire:
+        if wire.get(key) is not None:
             wire[key] = float(wire[key])
     return wire
 
@@ -301,10 +301,13 @@ class SessionsNamespaceRPCInterface(AgentControl):
                 return
             data = event.data if isinstance(event.data, bytes) else str(event.data).encode("utf-8", "replace")
             fields = self.workers.placed(sid, data)
-            if fields:   # pid and startTime again: the feed said nothing when its stub started (still starting)
-                self._update(sid, dict(fields, status="running", pid=record.get("pid"), startTime=record.get("startTime")))
+            if fields and record.get("pid"):   # supervisord has it running: so does the session now (pid and
+                # startTime again: the feed said nothing when its stub started, the status stayed starting)
+                self._update(sid, dict(fields, status="running", pid=record["pid"], startTime=record["startTime"]))
                 if record.get("timeoutSeconds"):
                     self._set_deadline(sid, record["timeoutSeconds"], TIMED_OUT)
+            elif fields:   # placed before supervisord said RUNNING: _on_state makes it running then
+                self._update(sid, fields)
         except Exception:
             self._log.critical("sessions: placement output listener failed: %s" % traceback.format_exc())
 

@@ -131,3 +131,10 @@ def test_a_placement_on_the_supervisord_backend_is_a_400_saying_what_it_needs(sy
     assert status == 400 and "SESSIONS_BACKEND=ray" in body["message"]
     status, body, _ = system.http("GET", "/v1/status")
     assert status == 200 and body["cluster"] == {"backend": "supervisord", "nodes": []}
+
+
+def test_a_record_without_a_start_time_still_travels_over_xml_rpc():
+    # a ray session stopped after its stub said where it runs but before supervisord said RUNNING has none
+    from supervisor_sessions.rpcinterface import _wire
+    record = _wire({"sessionId": "s", "createdAt": 1796389202963, "startTime": None, "node": {"id": "n"}})
+    assert record["createdAt"] == 1796389202963.0 and record["startTime"] is None

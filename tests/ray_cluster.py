@@ -7,13 +7,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
 from supervisor_sessions.backends.ray import head, sealed
 
-from conftest import FAKE_BIN
+from conftest import FAKE_BIN, wait_for
 
 
 def in_own_network():
@@ -93,11 +92,9 @@ class Cluster:
 
 def node_ids_by_resource(rpc, timeout=60):
     """{custom resource: node id} of the alive nodes, once the instance's view shows two nodes with one."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def found():
         nodes = rpc.sessions.getCluster()["nodes"]
-        found = {name: node["id"] for node in nodes if node["alive"] for name in node["total"]
+        named = {name: node["id"] for node in nodes if node["alive"] for name in node["total"]
                  if name not in ("CPU", "GPU", "memory")}
-        if len(found) >= 2 or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
+        return named if len(named) >= 2 else None
+    return wait_for(found, timeout, interval=0.2, message="two nodes with a custom resource in the view")

@@ -161,6 +161,10 @@ class Bridge:
             elif now - self._unclaimed.setdefault(sid, now) > ORPHAN_SECONDS:
                 log.warning("stopping session %s: no stub has claimed it for %ds", sid, ORPHAN_SECONDS)
                 self.agent(running[sid]["node"]).stop.remote(sid)
+                group = _group_named(sid)   # what it held, which no relay will let go of now
+                if group is not None:
+                    from ray.util.placement_group import remove_placement_group
+                    remove_placement_group(group)
         for sid in [sid for sid in self._unclaimed if sid not in running]:
             del self._unclaimed[sid]
 

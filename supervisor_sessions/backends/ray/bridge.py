@@ -14,7 +14,6 @@ It also writes the cluster's view (placement.py) about once a second, and stops 
 stub has claimed for ORPHAN_SECONDS (their stub died while the bridge was away). A bridge that loses the
 cluster exits; supervisord starts it again, and the stubs attach to the new one where they were.
 """
-import json
 import logging
 import os
 import socket
@@ -51,7 +50,6 @@ class Bridge:
         self._agents = {}        # node id -> agent handle
         self._attached = {}      # session id -> (the node it runs on, its stub's connection), for every stub now
         self._unclaimed = {}     # session id -> when it was first seen running with no stub
-        self._nodes = {}         # node id -> the node as the last view saw it
         self._lock = threading.Lock()
         self._stop_grace = settings.stop_wait_secs
 
@@ -124,9 +122,7 @@ class Bridge:
                         del self._agents[node_id]
             usage = self._running(alive)
             # Readable by the API (it shows what a session uses); it holds no secret.
-            self._nodes = {node["id"]: node for node in nodes}
-            view = {"updatedAt": int(time.time() * 1000), "nodes": nodes, "usage": usage}
-            atomic_write(path, json.dumps(view, sort_keys=True).encode("utf-8"), 0o644)
+            atomic_write(path, _json({"updatedAt": int(time.time() * 1000), "nodes": nodes, "usage": usage}), 0o644)
             self._stop_unclaimed(usage)
             time.sleep(VIEW_SECONDS)
 
@@ -161,10 +157,6 @@ class Bridge:
             elif now - self._unclaimed.setdefault(sid, now) > ORPHAN_SECONDS:
                 log.warning("stopping session %s: no stub has claimed it for %ds", sid, ORPHAN_SECONDS)
                 self.agent(running[sid]["node"]).stop.remote(sid)
-                group = _group_named(sid)   # what it held, which no relay will let go of now
-                if group is not None:
-                    from ray.util.placement_group import remove_placement_group
-                    remove_placement_group(group)
         for sid in [sid for sid in self._unclaimed if sid not in running]:
             del self._unclaimed[sid]
 
@@ -246,14 +238,12 @@ class Bridge:
         return node, group
 
     def _node(self, node_id):
-        """{id, address, hostname} of a node: from the last view (no round trip to Ray), else from Ray."""
-        node = self._nodes.get(node_id)
-        if node is None:
-            self._nodes = {n["id"]: n for n in self.view()}
-            node = self._nodes.get(node_id)
-        if node is None:
-            raise Lost("node %s left the cluster as the session was placed on it" % node_id)
-        return {"id": node_id, "address": node["address"], "hostname": node["hostname"]}
+        import ray
+        for node in ray.nodes():
+            if node["NodeID"] == node_id:
+                return {"id": node_id, "address": node.get("NodeManagerAddress", ""),
+                        "hostname": node.get("NodeManagerHostname", "")}
+        raise Lost("node %s left the cluster as the session was placed on it" % node_id)
 
     def _relay(self, conn, messages, sid, node, group, offset):
         """Output to the stub, the stub's input and stop to the agent, until the session ends."""
@@ -371,6 +361,11 @@ def _say(conn, op, **fields):
         wire.send(conn, op, **fields)
     except OSError:
         pass
+
+
+def _json(value):
+    import json
+    return json.dumps(value, sort_keys=True).encode("utf-8")
 
 
 def run(settings):
